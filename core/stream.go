@@ -1,0 +1,145 @@
+package core
+
+import (
+	"context"
+	"iter"
+	"time"
+)
+
+// waitable is the wake-up part of every stream-like value (contracts and
+// sinks). All fields are guarded by the exchange's mutex.
+//
+// Waiters sleep on wake, a channel with room for one token that is made on
+// first use, so the millions of contracts nobody waits on cost no channel.
+// A signal puts a token if there is room: one waiter wakes, takes what is
+// pending and, if more is pending (or the stream is closed), passes the
+// token on. That chain wakes every waiter without a broadcast.
+type waitable struct {
+	wake   chan struct{}
+	notify func()
+	closed bool
+}
+
+// signal wakes one waiter and queues the notify hook, which runs after the
+// exchange's mutex is released. Called with ex.mu held.
+func (w *waitable) signal(ex *Exchange) {
+	if w.wake != nil {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+	if w.notify != nil {
+		ex.hooks = append(ex.hooks, w.notify)
+	}
+}
+
+// ready returns the wake channel, making it if needed. Called with ex.mu held.
+func (w *waitable) ready() chan struct{} {
+	if w.wake == nil {
+		w.wake = make(chan struct{}, 1)
+	}
+	return w.wake
+}
+
+// next is the blocking receive shared by every stream. take runs with ex.mu
+// held and reports the item, whether there was one, and whether more remain.
+func next[T any](ctx context.Context, ex *Exchange, w *waitable, take func() (T, bool, bool)) (T, error) {
+	var zero T
+	for {
+		ex.mu.Lock()
+		v, ok, more := take()
+		if ok {
+			if more {
+				w.signal(ex)
+			}
+			ex.unlock()
+			return v, nil
+		}
+		if w.closed {
+			w.signal(ex) // pass the wake-up on to the next waiter
+			ex.unlock()
+			return zero, ErrClosed
+		}
+		ch := w.ready()
+		ex.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			// We may have taken a token meant for another waiter: pass it on.
+			ex.mu.Lock()
+			w.signal(ex)
+			ex.unlock()
+			return zero, ctx.Err()
+		}
+	}
+}
+
+// tryNext is the non-blocking receive shared by every stream.
+func tryNext[T any](ex *Exchange, w *waitable, take func() (T, bool, bool)) (T, bool, error) {
+	var zero T
+	ex.mu.Lock()
+	v, ok, more := take()
+	if ok {
+		if more {
+			w.signal(ex)
+		}
+		ex.unlock()
+		return v, true, nil
+	}
+	closed := w.closed
+	ex.unlock()
+	if closed {
+		return zero, false, ErrClosed
+	}
+	return zero, false, nil
+}
+
+// nextTimeout is next with a timeout instead of a context: what the C API and
+// the bindings call. A zero timeout is a try; a negative one waits forever.
+func nextTimeout[T any](ex *Exchange, w *waitable, take func() (T, bool, bool), timeout time.Duration) (T, error) {
+	if timeout == 0 {
+		v, ok, err := tryNext(ex, w, take)
+		if err == nil && !ok {
+			err = context.DeadlineExceeded
+		}
+		return v, err
+	}
+	ctx := context.Background()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return next(ctx, ex, w, take)
+}
+
+// readyChan returns the stream's wake channel (see the Ready methods).
+func readyChan(ex *Exchange, w *waitable) <-chan struct{} {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	return w.ready()
+}
+
+// setNotify installs the hook (see the SetNotify methods).
+func setNotify(ex *Exchange, w *waitable, f func(), pending func() bool) {
+	ex.mu.Lock()
+	w.notify = f
+	if f != nil && (w.closed || pending()) {
+		ex.hooks = append(ex.hooks, f)
+	}
+	ex.unlock()
+}
+
+// seq adapts a stream to a range-over-func iterator that ends when the
+// stream is closed or ctx is done.
+func seq[T any](ctx context.Context, ex *Exchange, w *waitable, take func() (T, bool, bool)) iter.Seq[T] {
+	return func(yield func(T) bool) {
+		for {
+			v, err := next(ctx, ex, w, take)
+			if err != nil || !yield(v) {
+				return
+			}
+		}
+	}
+}
