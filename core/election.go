@@ -28,6 +28,7 @@ type exposerBase struct {
 	sinks []*ObjectStateSink
 	// removed is set when the candidate leaves; it is never elected again.
 	removed bool
+	origin  origin
 }
 
 // lessLoaded reports whether giving one more object to a leaves it less
@@ -60,7 +61,7 @@ func (ex *Exchange) forEachCandidate(o *object, f func(candidate)) {
 func (ex *Exchange) best(o *object, skip candidate) candidate {
 	var best candidate
 	ex.forEachCandidate(o, func(c candidate) {
-		if c == skip || c.base().removed {
+		if c == skip || c.base().removed || !ex.eligible(o, c) {
 			return
 		}
 		if best == nil || lessLoaded(c.base(), best.base()) {

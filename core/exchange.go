@@ -40,6 +40,10 @@ type Exchange struct {
 	rebalanceDirty bool
 	hooks          []func()
 	counters       Counters
+	// up is the upstream link's view of the exchange, nil without one.
+	up *upstream
+	// links are the running network links.
+	links map[*link]struct{}
 
 	kick chan struct{} // wakes the maintenance goroutine; room for one token
 	done chan struct{} // closed by Close
@@ -257,10 +261,13 @@ func (ex *Exchange) refresh(o *object) {
 	if o.observed() {
 		if o.assigned == nil {
 			ex.elect(o)
+		} else {
+			ex.reconsider(o)
 		}
 	} else if o.assigned != nil || o.previous != nil {
 		ex.release(o)
 	}
+	ex.declareObject(o)
 	if !live && o.objObservers == 0 && len(o.exposers) == 0 {
 		ex.forget(o)
 	}
@@ -307,4 +314,19 @@ func (o *object) removeObserver(obs observer) {
 		o.observers[last] = nil
 		o.observers = o.observers[:last]
 	}
+}
+
+func (ex *Exchange) addLink(l *link) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.links == nil {
+		ex.links = make(map[*link]struct{})
+	}
+	ex.links[l] = struct{}{}
+}
+
+func (ex *Exchange) removeLink(l *link) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	delete(ex.links, l)
 }

@@ -137,6 +137,10 @@ type ObjectExposeContract struct {
 // ExposeObject makes an object expose contract with the given capacity (a
 // positive integer; 1 is typical). Close it to cancel.
 func (ex *Exchange) ExposeObject(d ObjectDescriptor, capacity int) (*ObjectExposeContract, error) {
+	return ex.exposeObject(d, capacity, originLocal)
+}
+
+func (ex *Exchange) exposeObject(d ObjectDescriptor, capacity int, from origin) (*ObjectExposeContract, error) {
 	if err := ex.checkDescriptor(d); err != nil {
 		return nil, err
 	}
@@ -150,7 +154,7 @@ func (ex *Exchange) ExposeObject(d ObjectDescriptor, capacity int) (*ObjectExpos
 	if err != nil {
 		return nil, err
 	}
-	c.exposeStream = exposeStream{exposerBase: exposerBase{id: id, capacity: int64(capacity)}, ex: ex}
+	c.exposeStream = exposeStream{exposerBase: exposerBase{id: id, capacity: int64(capacity), origin: from}, ex: ex}
 	o := ex.objectFor(d)
 	c.obj = o
 	o.exposers = append(o.exposers, c)
@@ -210,6 +214,10 @@ type TagExposeContract struct {
 
 // ExposeTag makes a tag expose contract with the given capacity. Close it to cancel.
 func (ex *Exchange) ExposeTag(t TagDescriptor, capacity int) (*TagExposeContract, error) {
+	return ex.exposeTag(t, capacity, originLocal)
+}
+
+func (ex *Exchange) exposeTag(t TagDescriptor, capacity int, from origin) (*TagExposeContract, error) {
 	if t.IsZero() {
 		return nil, fmt.Errorf("core: zero tag descriptor: %w", ErrInvalidDescriptor)
 	}
@@ -223,10 +231,11 @@ func (ex *Exchange) ExposeTag(t TagDescriptor, capacity int) (*TagExposeContract
 	if err != nil {
 		return nil, err
 	}
-	c.exposeStream = exposeStream{exposerBase: exposerBase{id: id, capacity: int64(capacity)}, ex: ex}
+	c.exposeStream = exposeStream{exposerBase: exposerBase{id: id, capacity: int64(capacity), origin: from}, ex: ex}
 	e := ex.tagFor(t)
 	e.exposers = append(e.exposers, c)
 	ex.addCandidate(c)
+	ex.declareTag(t)
 	for o := range e.objects {
 		if o.observed() && o.assigned == nil {
 			ex.elect(o)
@@ -262,6 +271,7 @@ func (c *TagExposeContract) closeLocked() {
 	if !c.shut(c) {
 		return
 	}
+	ex.declareTag(c.tag)
 	ex.dropTagIfEmpty(c.tag)
 }
 
@@ -295,6 +305,14 @@ func (s *ObjectStateSink) Token() uint64 { return s.token }
 // fails with ErrStaleVersion; the same version only marks an unsynchronized
 // state synchronized again. Send takes ownership of st.Data and st.Format.
 func (s *ObjectStateSink) Send(st ObjectState) error {
+	st.Synchronized = true
+	st.LastSynchronized = time.Time{}
+	return s.write(st)
+}
+
+// write applies st, keeping its synchronized fields: Send sets them, a
+// network link relays what the origin said.
+func (s *ObjectStateSink) write(st ObjectState) error {
 	ex := s.ex
 	ex.mu.Lock()
 	if err := s.checkLocked(); err != nil {
@@ -312,9 +330,9 @@ func (s *ObjectStateSink) Send(st ObjectState) error {
 			ex.mu.Unlock()
 			return fmt.Errorf("core: send version %v to %v, current %v: %w", st.Version, o.desc, cur, ErrStaleVersion)
 		case 0:
-			if !o.state.Synchronized {
-				o.state.Synchronized = true
-				o.state.LastSynchronized = time.Time{}
+			if o.state.Synchronized != st.Synchronized {
+				o.state.Synchronized = st.Synchronized
+				o.state.LastSynchronized = st.LastSynchronized
 				ex.deliver(o)
 			}
 			ex.unlock()
@@ -326,8 +344,6 @@ func (s *ObjectStateSink) Send(st ObjectState) error {
 		ex.finishHandover(o)
 		ex.counters.Handovers++
 	}
-	st.Synchronized = true
-	st.LastSynchronized = time.Time{}
 	o.state = st
 	ex.counters.States++
 	ex.deliver(o)

@@ -26,6 +26,9 @@ type object struct {
 	token        uint64
 	objObservers int32
 	live         bool
+	// upAssigned: the upstream elected this exchange's subtree to expose
+	// the object (meaningful while an upstream governs, see network.go).
+	upAssigned bool
 }
 
 // observed reports whether anybody wants o's state, which is what makes an

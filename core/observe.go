@@ -17,16 +17,21 @@ type ObjectObserveContract struct {
 	id      uint64
 	w       waitable
 	pending bool
+	origin  origin
 }
 
 // ObserveObject makes an object observe contract. Close it to cancel.
 func (ex *Exchange) ObserveObject(d ObjectDescriptor) (*ObjectObserveContract, error) {
+	return ex.observeObject(d, originLocal)
+}
+
+func (ex *Exchange) observeObject(d ObjectDescriptor, from origin) (*ObjectObserveContract, error) {
 	if err := ex.checkDescriptor(d); err != nil {
 		return nil, err
 	}
 	ex.mu.Lock()
 	defer ex.unlock()
-	c := &ObjectObserveContract{ex: ex}
+	c := &ObjectObserveContract{ex: ex, origin: from}
 	id, err := ex.register()
 	if err != nil {
 		return nil, err
@@ -173,13 +178,14 @@ type ObjectEvent struct {
 // never makes an object live by itself (SPEC §2.1). At most one event per
 // object is pending, so memory is bounded by the number of live objects.
 type TagObserveContract struct {
-	ex    *Exchange
-	tag   TagDescriptor
-	id    uint64
-	w     waitable
-	views map[*object]*tagView
-	queue []*object
-	head  int
+	ex     *Exchange
+	tag    TagDescriptor
+	id     uint64
+	w      waitable
+	origin origin
+	views  map[*object]*tagView
+	queue  []*object
+	head   int
 }
 
 // tagView is what a tag observer knows of one object.
@@ -191,12 +197,16 @@ type tagView struct {
 
 // ObserveTag makes a tag observe contract. Close it to cancel.
 func (ex *Exchange) ObserveTag(t TagDescriptor) (*TagObserveContract, error) {
+	return ex.observeTag(t, originLocal)
+}
+
+func (ex *Exchange) observeTag(t TagDescriptor, from origin) (*TagObserveContract, error) {
 	if t.IsZero() {
 		return nil, fmt.Errorf("core: zero tag descriptor: %w", ErrInvalidDescriptor)
 	}
 	ex.mu.Lock()
 	defer ex.unlock()
-	c := &TagObserveContract{ex: ex, tag: t, views: make(map[*object]*tagView)}
+	c := &TagObserveContract{ex: ex, tag: t, views: make(map[*object]*tagView), origin: from}
 	id, err := ex.register()
 	if err != nil {
 		return nil, err
@@ -204,6 +214,7 @@ func (ex *Exchange) ObserveTag(t TagDescriptor) (*TagObserveContract, error) {
 	c.id = id
 	e := ex.tagFor(t)
 	e.observers = append(e.observers, c)
+	ex.declareTag(t)
 	for o := range e.objects {
 		if o.live {
 			o.observers = append(o.observers, c)
@@ -373,6 +384,7 @@ func (c *TagObserveContract) closeLocked() {
 	for o := range e.objects {
 		ex.refresh(o)
 	}
+	ex.declareTag(c.tag)
 	ex.dropTagIfEmpty(c.tag)
 }
 

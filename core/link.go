@@ -1,0 +1,1083 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hakuban/hakuban/core/internal/wire"
+)
+
+// linkPeer is what the handshake negotiated with the other side.
+type linkPeer struct {
+	Name     string
+	Features wire.Features
+	Limits   wire.Limits
+	Minor    uint32
+}
+
+// link runs the protocol of one established connection (PROTOCOL.md) for
+// its exchange. It takes part in the exchange only through contracts made on
+// behalf of the peer (see network.go), so election and delivery have one
+// code path for local and remote participants.
+//
+// Goroutines: the reader handles incoming frames and makes or closes
+// contracts; the writer turns pending contract output (states, assignments,
+// declarations) into frames. Contracts tell the link through SetNotify
+// hooks, which only mark an item dirty and wake the writer: whatever
+// changes while the writer is busy coalesces in the contracts (latest wins
+// per object), so the link never buffers more than one frame.
+//
+// Locking: mu guards the dirty list and the tables below it. Never call the
+// exchange while holding mu: exchange calls may run hooks, which take mu.
+type link struct {
+	ex     *Exchange
+	t      transport
+	role   linkRole
+	peer   linkPeer
+	limits wire.Limits
+
+	wake chan struct{}
+
+	mu    sync.Mutex
+	dirty []linkItem
+	// Outgoing descriptor ids (written by the writer only).
+	outObj    map[string]uint32
+	outTag    map[TagDescriptor]uint32
+	nextOutID uint32
+	// Incoming descriptor ids (reader only).
+	inObj map[uint32]ObjectDescriptor
+	inTag map[uint32]TagDescriptor
+	// Per-object and per-tag state of the link (guarded by mu).
+	objects map[string]*linkObject
+	tags    map[TagDescriptor]*tagItem
+	// Upstream role: the declarations last sent (writer only).
+	sentObj map[string]objectDecl
+	sentTag map[TagDescriptor]tagDecl
+
+	bytesIn, bytesOut   atomic.Uint64
+	framesIn, framesOut atomic.Uint64
+}
+
+// linkItem is something the writer must look at.
+type linkItem interface {
+	flush(l *link, w *frameWriter) error
+}
+
+// linkObject is the link's view of one object.
+type linkObject struct {
+	desc ObjectDescriptor
+	// Downstream role: contracts made for the peer's subtree.
+	observe *ObjectObserveContract // peer observes the object
+	expose  *ObjectExposeContract  // peer can expose it
+	// sinks are the assignments whose Assign the peer got, by token.
+	sinks map[uint64]*ObjectStateSink
+	// Upstream role.
+	feed     *ObjectExposeContract  // the upstream feeds us the object
+	feedSink *ObjectStateSink       // its current sink
+	feedLast *ObjectState           // newest state received, not yet relayed
+	assigned *ObjectObserveContract // the upstream assigned the object to us
+	token    uint64                 // ... with this token
+	// Both roles: what the peer is known to hold (skips echoes and lets a
+	// reconnect send nothing when nothing changed).
+	peerVersion Version
+	peerSync    bool
+	liveSent    bool // downstream role: ObjectLive sent
+	queued      bool // in l.dirty
+}
+
+// tagItem is a tag contract made for the peer (downstream role).
+type tagItem struct {
+	tag     TagDescriptor
+	observe *TagObserveContract
+	expose  *TagExposeContract
+	sinks   map[*ObjectStateSink]bool // assignments announced to the peer
+	queued  bool
+}
+
+// declItem marks the upstream declarations dirty.
+type declItem struct{}
+
+// runLink runs the link until ctx is done, the transport fails or the peer
+// breaks the protocol; it closes t with a code and reason, closes every
+// contract it made and returns only after its goroutines have exited.
+func (ex *Exchange) runLink(ctx context.Context, t transport, role linkRole, peer linkPeer) error {
+	l := &link{
+		ex: ex, t: t, role: role, peer: peer,
+		limits:  wire.DefaultLimits(),
+		wake:    make(chan struct{}, 1),
+		outObj:  map[string]uint32{},
+		outTag:  map[TagDescriptor]uint32{},
+		inObj:   map[uint32]ObjectDescriptor{},
+		inTag:   map[uint32]TagDescriptor{},
+		objects: map[string]*linkObject{},
+		sentObj: map[string]objectDecl{},
+		sentTag: map[TagDescriptor]tagDecl{},
+	}
+	if peer.Limits.MaxFrame == 0 {
+		l.peer.Limits = wire.DefaultLimits()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ex.addLink(l)
+	defer ex.removeLink(l)
+	if role == roleUpstream {
+		up := ex.attachUpstream()
+		ex.mu.Lock()
+		up.w.notify = func() { l.markDirty(declItem{}) }
+		ex.mu.Unlock()
+		ex.setGoverning(true)
+		l.markDirty(declItem{})
+	}
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); errc <- l.readLoop(ctx) }()
+	go func() { defer wg.Done(); errc <- l.writeLoop(ctx) }()
+	err := <-errc
+	cancel()
+	code, reason := wire.CloseCodeFor(err), wire.CloseReason(err)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		code, reason = wire.CloseGoingAway, "shutting down"
+	}
+	closed := make(chan struct{})
+	go func() { t.Close(code, reason); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.CloseNow()
+	}
+	wg.Wait()
+	l.shutdown()
+	return err
+}
+
+// shutdown closes every contract the link made. For the upstream role it
+// first takes election authority back, so objects fail over to local
+// exposers and observers see their states go unsynchronized.
+func (l *link) shutdown() {
+	if l.role == roleUpstream {
+		l.ex.setGoverning(false)
+	}
+	l.mu.Lock()
+	var closers []func() error
+	for _, o := range l.objects {
+		for _, c := range []interface{ Close() error }{o.observe, o.expose, o.feed, o.assigned} {
+			if c != nil && !isNilContract(c) {
+				closers = append(closers, c.Close)
+			}
+		}
+	}
+	l.mu.Unlock()
+	for _, f := range closers {
+		f()
+	}
+	for _, ti := range l.tagItems() {
+		if ti.observe != nil {
+			ti.observe.Close()
+		}
+		if ti.expose != nil {
+			ti.expose.Close()
+		}
+	}
+	if l.role == roleUpstream {
+		l.ex.detachUpstream()
+	}
+}
+
+func isNilContract(c interface{ Close() error }) bool {
+	switch v := c.(type) {
+	case *ObjectObserveContract:
+		return v == nil
+	case *ObjectExposeContract:
+		return v == nil
+	}
+	return false
+}
+
+// markDirty queues it for the writer. Called from hooks, without ex.mu.
+func (l *link) markDirty(it linkItem) {
+	l.mu.Lock()
+	switch v := it.(type) {
+	case *linkObject:
+		if v.queued {
+			l.mu.Unlock()
+			return
+		}
+		v.queued = true
+	case *tagItem:
+		if v.queued {
+			l.mu.Unlock()
+			return
+		}
+		v.queued = true
+	}
+	l.dirty = append(l.dirty, it)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// object returns the link's record for d, creating it. Called with mu held.
+func (l *link) object(d ObjectDescriptor) *linkObject {
+	o := l.objects[d.Key()]
+	if o == nil {
+		o = &linkObject{desc: d}
+		l.objects[d.Key()] = o
+	}
+	return o
+}
+
+// ---- reader ----
+
+func (l *link) readLoop(ctx context.Context) error {
+	dec, err := wire.NewDecoder(l.limits)
+	if err != nil {
+		return err
+	}
+	for {
+		frame, err := l.t.Read(ctx)
+		if err != nil {
+			return err
+		}
+		l.bytesIn.Add(uint64(len(frame)))
+		l.framesIn.Add(1)
+		if err := dec.Reset(frame); err != nil {
+			return err
+		}
+		for {
+			m, err := dec.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if err := l.handle(m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// protocolError is a peer's violation: the link closes with CloseProtocolViolation.
+func protocolError(format string, args ...any) error {
+	return fmt.Errorf("core: link: "+format+": %w", append(args, wire.ErrMalformed)...)
+}
+
+func (l *link) handle(m wire.Message) error {
+	if (l.role == roleDownstream && !m.Type().FromDownstream()) || (l.role == roleUpstream && !m.Type().FromUpstream()) {
+		return protocolError("%v not allowed in this direction", m.Type())
+	}
+	switch m := m.(type) {
+	case *wire.DeclareTag:
+		t, err := ParseTagDescriptor(m.JSON)
+		if err != nil {
+			return protocolError("tag %d: %v", m.ID, err)
+		}
+		l.inTag[m.ID] = t
+	case *wire.ForgetTag:
+		delete(l.inTag, m.ID)
+	case *wire.DeclareObject:
+		tags := make([]TagDescriptor, 0, len(m.Tags))
+		for _, id := range m.Tags {
+			t, ok := l.inTag[id]
+			if !ok {
+				return protocolError("object %d names undeclared tag %d", m.ID, id)
+			}
+			tags = append(tags, t)
+		}
+		d, err := ParseObjectDescriptor(m.JSON, tags...)
+		if err != nil {
+			return protocolError("object %d: %v", m.ID, err)
+		}
+		l.inObj[m.ID] = d
+	case *wire.ForgetObject:
+		delete(l.inObj, m.ID)
+	default:
+		return l.handleContract(m)
+	}
+	return nil
+}
+
+func (l *link) objectRef(id uint32) (ObjectDescriptor, error) {
+	d, ok := l.inObj[id]
+	if !ok {
+		return d, protocolError("undeclared object %d", id)
+	}
+	return d, nil
+}
+
+func (l *link) tagRef(id uint32) (TagDescriptor, error) {
+	t, ok := l.inTag[id]
+	if !ok {
+		return t, protocolError("undeclared tag %d", id)
+	}
+	return t, nil
+}
+
+func (l *link) handleContract(m wire.Message) error {
+	switch m := m.(type) {
+	// Downstream → upstream: declarations of the peer's subtree.
+	case *wire.ObjectObserve:
+		d, err := l.objectRef(m.Object)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		o := l.object(d)
+		have := o.observe != nil
+		l.mu.Unlock()
+		if have {
+			return nil
+		}
+		c, err := l.ex.observeObject(d, originDownstream)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		o.observe = c
+		l.mu.Unlock()
+		c.SetNotify(func() { l.markDirty(o) })
+	case *wire.ObjectUnobserve:
+		d, err := l.objectRef(m.Object)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		o := l.objects[d.Key()]
+		var c *ObjectObserveContract
+		if o != nil {
+			c, o.observe = o.observe, nil
+		}
+		l.mu.Unlock()
+		if c != nil {
+			c.Close()
+		}
+	case *wire.ObjectExpose:
+		d, err := l.objectRef(m.Object)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		o := l.object(d)
+		old := o.expose
+		l.mu.Unlock()
+		if old != nil && old.Capacity() == int(m.Capacity) {
+			return nil
+		}
+		c, err := l.ex.exposeObject(d, int(m.Capacity), originDownstream)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		o.expose = c
+		l.mu.Unlock()
+		c.SetNotify(func() { l.markDirty(o) })
+		if old != nil {
+			old.Close()
+		}
+	case *wire.ObjectUnexpose:
+		d, err := l.objectRef(m.Object)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		o := l.objects[d.Key()]
+		var c *ObjectExposeContract
+		if o != nil {
+			c, o.expose = o.expose, nil
+		}
+		l.mu.Unlock()
+		if c != nil {
+			c.Close()
+		}
+	case *wire.TagObserve, *wire.TagUnobserve, *wire.TagExpose, *wire.TagUnexpose:
+		return l.handleTag(m)
+	case *wire.Have:
+		d, err := l.objectRef(m.Object)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		o := l.object(d)
+		o.peerVersion, o.peerSync = m.Version, false
+		l.mu.Unlock()
+	case *wire.State:
+		return l.receiveState(m)
+	case *wire.Sync:
+		return l.receiveSync(m)
+	// Upstream → downstream: feeds and assignments.
+	case *wire.ObjectLive:
+		d, err := l.objectRef(m.Object)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		o := l.object(d)
+		have := o.feed != nil
+		l.mu.Unlock()
+		if have {
+			return nil
+		}
+		c, err := l.ex.exposeObject(d, 1, originUpstream)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		o.feed = c
+		l.mu.Unlock()
+		c.SetNotify(func() { l.applyFeed(o) })
+	case *wire.ObjectGone:
+		d, err := l.objectRef(m.Object)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		o := l.objects[d.Key()]
+		var c *ObjectExposeContract
+		if o != nil {
+			c, o.feed, o.feedSink, o.feedLast = o.feed, nil, nil, nil
+		}
+		l.mu.Unlock()
+		if c != nil {
+			c.Close()
+		}
+	case *wire.Assign:
+		d, err := l.objectRef(m.Object)
+		if err != nil {
+			return err
+		}
+		c, err := l.ex.observeObject(d, originUpstream)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		o := l.object(d)
+		old := o.assigned
+		o.assigned, o.token = c, m.Token
+		o.peerVersion = nil
+		l.mu.Unlock()
+		if old != nil {
+			old.Close()
+		}
+		l.ex.setUpAssigned(d, true)
+		c.SetNotify(func() { l.markDirty(o) })
+	case *wire.Revoke:
+		d, err := l.objectRef(m.Object)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		o := l.objects[d.Key()]
+		var c *ObjectObserveContract
+		if o != nil && o.token == m.Token {
+			c, o.assigned, o.token = o.assigned, nil, 0
+		}
+		l.mu.Unlock()
+		if c != nil {
+			l.ex.setUpAssigned(d, false)
+			c.Close()
+		}
+	case *wire.Error:
+		l.ex.log.Warn("hakuban: peer refused a declaration", "peer", l.peer.Name, "code", m.Code, "text", m.Text)
+	default:
+		return protocolError("unexpected %v", m.Type())
+	}
+	return nil
+}
+
+func (l *link) handleTag(m wire.Message) error {
+	var id uint32
+	switch m := m.(type) {
+	case *wire.TagObserve:
+		id = m.Tag
+	case *wire.TagUnobserve:
+		id = m.Tag
+	case *wire.TagExpose:
+		id = m.Tag
+	case *wire.TagUnexpose:
+		id = m.Tag
+	}
+	t, err := l.tagRef(id)
+	if err != nil {
+		return err
+	}
+	ti := l.tagItem(t)
+	switch m := m.(type) {
+	case *wire.TagObserve:
+		if ti.observe == nil {
+			c, err := l.ex.observeTag(t, originDownstream)
+			if err != nil {
+				return err
+			}
+			ti.observe = c
+			c.SetNotify(func() { l.markDirty(ti) })
+		}
+	case *wire.TagUnobserve:
+		if c := ti.observe; c != nil {
+			ti.observe = nil
+			c.Close()
+		}
+	case *wire.TagExpose:
+		if ti.expose != nil && ti.expose.Capacity() == int(m.Capacity) {
+			return nil
+		}
+		c, err := l.ex.exposeTag(t, int(m.Capacity), originDownstream)
+		if err != nil {
+			return err
+		}
+		old := ti.expose
+		ti.expose = c
+		c.SetNotify(func() { l.markDirty(ti) })
+		if old != nil {
+			old.Close()
+		}
+	case *wire.TagUnexpose:
+		if c := ti.expose; c != nil {
+			ti.expose = nil
+			c.Close()
+		}
+	}
+	return nil
+}
+
+// tagItem returns the link's record for tag t, creating it.
+func (l *link) tagItem(t TagDescriptor) *tagItem {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tags == nil {
+		l.tags = map[TagDescriptor]*tagItem{}
+	}
+	ti := l.tags[t]
+	if ti == nil {
+		ti = &tagItem{tag: t, sinks: map[*ObjectStateSink]bool{}}
+		l.tags[t] = ti
+	}
+	return ti
+}
+
+func (l *link) tagItems() []*tagItem {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]*tagItem, 0, len(l.tags))
+	for _, ti := range l.tags {
+		out = append(out, ti)
+	}
+	return out
+}
+
+// receiveState applies a state (or sync change) from the peer: from a
+// downstream, through the assignment its token names (fenced otherwise);
+// from the upstream, through the feed's sink.
+func (l *link) receiveState(m *wire.State) error {
+	d, err := l.objectRef(m.Object)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	o := l.object(d)
+	o.peerVersion, o.peerSync = m.Version, m.Synchronized
+	var sink *ObjectStateSink
+	if l.role == roleDownstream {
+		sink = l.sinkFor(o, d, m.Token)
+	}
+	l.mu.Unlock()
+	st, err := l.decodeState(m)
+	if err != nil {
+		return err
+	}
+	return l.apply(o, sink, st)
+}
+
+// receiveSync applies a change of the synchronized flag of the version the
+// exchange holds; other versions are ignored (PROTOCOL.md, Sync).
+func (l *link) receiveSync(m *wire.Sync) error {
+	d, err := l.objectRef(m.Object)
+	if err != nil {
+		return err
+	}
+	st, ok := l.currentState(d)
+	if !ok || st.Version.Compare(Version(m.Version)) != 0 {
+		return nil
+	}
+	st.Synchronized, st.LastSynchronized = m.Synchronized, time.Time{}
+	if !m.Synchronized {
+		st.LastSynchronized = time.Now().Add(-m.Age)
+	}
+	l.mu.Lock()
+	o := l.object(d)
+	o.peerVersion, o.peerSync = st.Version, st.Synchronized
+	var sink *ObjectStateSink
+	if l.role == roleDownstream {
+		sink = l.sinkFor(o, d, m.Token)
+	}
+	l.mu.Unlock()
+	return l.apply(o, sink, st)
+}
+
+// sinkFor finds the announced assignment of d with token (downstream
+// role). Called with mu held.
+func (l *link) sinkFor(o *linkObject, d ObjectDescriptor, token uint64) *ObjectStateSink {
+	if s := o.sinks[token]; s != nil {
+		return s
+	}
+	for _, ti := range l.tags {
+		for s := range ti.sinks {
+			if s.Token() == token && s.Descriptor().Equal(d) {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+// apply writes a received state into the exchange.
+func (l *link) apply(o *linkObject, sink *ObjectStateSink, st ObjectState) error {
+	if l.role == roleDownstream {
+		if sink == nil {
+			return nil // a write through a revoked assignment: fenced
+		}
+		if err := sink.relay(st); err != nil && !errors.Is(err, ErrRevoked) && !errors.Is(err, ErrStaleVersion) {
+			return err
+		}
+		return nil
+	}
+	l.mu.Lock()
+	o.feedLast = &st
+	l.mu.Unlock()
+	l.applyFeed(o)
+	return nil
+}
+
+// decodeState turns a wire state into an ObjectState.
+func (l *link) decodeState(m *wire.State) (ObjectState, error) {
+	st := ObjectState{Version: Version(m.Version), Format: m.Format, Synchronized: m.Synchronized}
+	if !m.Synchronized {
+		st.LastSynchronized = time.Now().Add(-m.Age)
+	}
+	if m.Encoding != wire.EncodingRaw {
+		return ObjectState{}, protocolError("encoding %v not negotiated", m.Encoding)
+	}
+	st.Data = slices.Clone(m.Data)
+	return st, nil
+}
+
+func (l *link) currentState(d ObjectDescriptor) (ObjectState, bool) {
+	l.ex.mu.Lock()
+	defer l.ex.mu.Unlock()
+	if o := l.ex.objects[d.Key()]; o != nil && !o.state.IsZero() {
+		return o.state, true
+	}
+	return ObjectState{}, false
+}
+
+// applyFeed relays the newest state from the upstream into the feed's
+// current sink (upstream role). Called by the reader and by the feed
+// contract's hook when a sink is assigned.
+func (l *link) applyFeed(o *linkObject) {
+	l.mu.Lock()
+	feed := o.feed
+	l.mu.Unlock()
+	if feed == nil {
+		return
+	}
+	for {
+		s, ok, _ := feed.TryNext()
+		if !ok {
+			break
+		}
+		l.mu.Lock()
+		o.feedSink = s
+		l.mu.Unlock()
+	}
+	l.mu.Lock()
+	sink, st := o.feedSink, o.feedLast
+	if sink != nil && st != nil && !sink.Revoked() {
+		o.feedLast = nil
+	} else {
+		st = nil
+	}
+	l.mu.Unlock()
+	if st != nil && st.Version != nil {
+		sink.relay(*st)
+	}
+}
+
+// ---- writer ----
+
+// frameWriter batches messages into frames no larger than the peer accepts.
+type frameWriter struct {
+	l   *link
+	ctx context.Context
+	buf []byte
+}
+
+func (w *frameWriter) add(m wire.Message) error {
+	if len(w.buf) > 0 && len(w.buf)+wire.Size(m) > w.l.peer.Limits.MaxFrame {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	w.buf = wire.Append(w.buf, m)
+	return nil
+}
+
+func (w *frameWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	if err := w.l.t.Write(w.ctx, w.buf); err != nil {
+		return err
+	}
+	w.l.bytesOut.Add(uint64(len(w.buf)))
+	w.l.framesOut.Add(1)
+	w.buf = w.buf[:0]
+	return nil
+}
+
+func (l *link) writeLoop(ctx context.Context) error {
+	w := &frameWriter{l: l, ctx: ctx}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.wake:
+		}
+		l.mu.Lock()
+		items := l.dirty
+		l.dirty = nil
+		for _, it := range items {
+			switch v := it.(type) {
+			case *linkObject:
+				v.queued = false
+			case *tagItem:
+				v.queued = false
+			}
+		}
+		l.mu.Unlock()
+		for _, it := range items {
+			if err := it.flush(l, w); err != nil {
+				return err
+			}
+		}
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+}
+
+// declareObjectID returns our id for d on this link, declaring it (and its
+// tags) to the peer first if needed.
+func (l *link) declareObjectID(w *frameWriter, d ObjectDescriptor) (uint32, error) {
+	if id, ok := l.outObj[d.Key()]; ok {
+		return id, nil
+	}
+	tagIDs := make([]uint32, d.NumTags())
+	for i := range d.NumTags() {
+		id, err := l.declareTagID(w, d.Tag(i))
+		if err != nil {
+			return 0, err
+		}
+		tagIDs[i] = id
+	}
+	l.nextOutID++
+	id := l.nextOutID
+	l.outObj[d.Key()] = id
+	return id, w.add(&wire.DeclareObject{ID: id, JSON: []byte(d.JSON()), Tags: tagIDs})
+}
+
+func (l *link) declareTagID(w *frameWriter, t TagDescriptor) (uint32, error) {
+	if id, ok := l.outTag[t]; ok {
+		return id, nil
+	}
+	l.nextOutID++
+	id := l.nextOutID
+	l.outTag[t] = id
+	return id, w.add(&wire.DeclareTag{ID: id, JSON: []byte(t.JSON())})
+}
+
+// sendState sends st for d unless the peer already holds exactly it.
+func (l *link) sendState(w *frameWriter, o *linkObject, st ObjectState, token uint64) error {
+	l.mu.Lock()
+	same := o.peerVersion != nil && o.peerVersion.Compare(st.Version) == 0
+	if same && o.peerSync == st.Synchronized {
+		l.mu.Unlock()
+		return nil
+	}
+	o.peerVersion, o.peerSync = st.Version, st.Synchronized
+	l.mu.Unlock()
+	id, err := l.declareObjectID(w, o.desc)
+	if err != nil {
+		return err
+	}
+	if l.role == roleDownstream && !o.liveSent {
+		o.liveSent = true
+		if err := w.add(&wire.ObjectLive{Object: id}); err != nil {
+			return err
+		}
+	}
+	age := time.Duration(0)
+	if !st.Synchronized {
+		age = st.SynchronizedAgo()
+	}
+	if same {
+		return w.add(&wire.Sync{Object: id, Version: st.Version, Synchronized: st.Synchronized, Age: age, Token: token})
+	}
+	return w.add(&wire.State{Object: id, Version: st.Version, Format: st.Format, Synchronized: st.Synchronized, Age: age, Token: token, Data: st.Data})
+}
+
+// flush for an object: pending states of the contracts the link holds, and
+// (downstream role) assignment changes of its expose contract.
+func (o *linkObject) flush(l *link, w *frameWriter) error {
+	l.mu.Lock()
+	observe, expose, assigned, token := o.observe, o.expose, o.assigned, o.token
+	l.mu.Unlock()
+	if observe != nil {
+		if st, ok, _ := observe.TryNext(); ok {
+			if err := l.sendState(w, o, st, 0); err != nil {
+				return err
+			}
+		}
+	}
+	if assigned != nil {
+		if st, ok, _ := assigned.TryNext(); ok {
+			if err := l.sendState(w, o, st, token); err != nil {
+				return err
+			}
+		}
+	}
+	if expose != nil {
+		return l.flushSinks(w, o.desc, expose, func(s *ObjectStateSink) bool {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if o.sinks == nil {
+				o.sinks = map[uint64]*ObjectStateSink{}
+			}
+			if s.Revoked() {
+				had := o.sinks[s.Token()] != nil
+				delete(o.sinks, s.Token())
+				return had
+			}
+			o.sinks[s.Token()] = s
+			return true
+		}, o.sinksSnapshot(l))
+	}
+	return nil
+}
+
+func (o *linkObject) sinksSnapshot(l *link) []*ObjectStateSink {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]*ObjectStateSink, 0, len(o.sinks))
+	for _, s := range o.sinks {
+		out = append(out, s)
+	}
+	return out
+}
+
+// flushSinks sends Assign for new sinks of c and Revoke for announced sinks
+// that were revoked. record(s) updates the link's table and reports whether
+// a message is due.
+func (l *link) flushSinks(w *frameWriter, _ ObjectDescriptor, c interface {
+	TryNext() (*ObjectStateSink, bool, error)
+}, record func(*ObjectStateSink) bool, announced []*ObjectStateSink) error {
+	for {
+		s, ok, _ := c.TryNext()
+		if !ok {
+			break
+		}
+		s.SetNotify(func() { l.markSinkDirty(s) })
+		if !record(s) {
+			continue
+		}
+		id, err := l.declareObjectID(w, s.Descriptor())
+		if err != nil {
+			return err
+		}
+		if s.Revoked() {
+			continue
+		}
+		if err := w.add(&wire.Assign{Object: id, Token: s.Token()}); err != nil {
+			return err
+		}
+	}
+	for _, s := range announced {
+		if s.Revoked() && record(s) {
+			id, err := l.declareObjectID(w, s.Descriptor())
+			if err != nil {
+				return err
+			}
+			if err := w.add(&wire.Revoke{Object: id, Token: s.Token()}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// markSinkDirty: an announced sink was revoked; its owner item must flush.
+func (l *link) markSinkDirty(s *ObjectStateSink) {
+	l.mu.Lock()
+	o := l.objects[s.Descriptor().Key()]
+	var ti *tagItem
+	for _, t := range l.tags {
+		if t.sinks[s] {
+			ti = t
+		}
+	}
+	l.mu.Unlock()
+	if ti != nil {
+		l.markDirty(ti)
+	}
+	if o != nil {
+		l.markDirty(o)
+	}
+}
+
+// flush for a tag item (downstream role): events of the tag observe
+// contract, assignment changes of the tag expose contract.
+func (ti *tagItem) flush(l *link, w *frameWriter) error {
+	l.mu.Lock()
+	observe, expose := ti.observe, ti.expose
+	l.mu.Unlock()
+	if observe != nil {
+		for {
+			ev, ok, _ := observe.TryNext()
+			if !ok {
+				break
+			}
+			l.mu.Lock()
+			o := l.object(ev.Descriptor)
+			l.mu.Unlock()
+			if ev.Gone {
+				l.mu.Lock()
+				keep := o.observe != nil
+				wasLive := o.liveSent
+				if !keep {
+					o.liveSent, o.peerVersion = false, nil
+				}
+				l.mu.Unlock()
+				if !keep && wasLive {
+					id, err := l.declareObjectID(w, ev.Descriptor)
+					if err != nil {
+						return err
+					}
+					if err := w.add(&wire.ObjectGone{Object: id}); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if err := l.sendState(w, o, ev.State, 0); err != nil {
+				return err
+			}
+		}
+	}
+	if expose != nil {
+		l.mu.Lock()
+		announced := make([]*ObjectStateSink, 0, len(ti.sinks))
+		for s := range ti.sinks {
+			announced = append(announced, s)
+		}
+		l.mu.Unlock()
+		return l.flushSinks(w, ObjectDescriptor{}, expose, func(s *ObjectStateSink) bool {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if s.Revoked() {
+				had := ti.sinks[s]
+				delete(ti.sinks, s)
+				return had
+			}
+			ti.sinks[s] = true
+			return true
+		}, announced)
+	}
+	return nil
+}
+
+// flush for declarations (upstream role): send what changed in the
+// subtree's aggregated wishes.
+func (declItem) flush(l *link, w *frameWriter) error {
+	objs, tags := l.ex.takeDeclarations()
+	for _, t := range tags {
+		prev := l.sentTag[t.tag]
+		if prev == t {
+			continue
+		}
+		l.sentTag[t.tag] = t
+		id, err := l.declareTagID(w, t.tag)
+		if err != nil {
+			return err
+		}
+		if t.observe != prev.observe {
+			if t.observe {
+				err = w.add(&wire.TagObserve{Tag: id})
+			} else {
+				err = w.add(&wire.TagUnobserve{Tag: id})
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if t.expose != prev.expose {
+			if t.expose > 0 {
+				err = w.add(&wire.TagExpose{Tag: id, Capacity: uint32(min(t.expose, 1<<31))})
+			} else {
+				err = w.add(&wire.TagUnexpose{Tag: id})
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	for _, d := range objs {
+		key := d.desc.Key()
+		prev, known := l.sentObj[key]
+		if known && prev.observe == d.observe && prev.expose == d.expose {
+			continue
+		}
+		if !known && !d.observe && d.expose == 0 {
+			continue
+		}
+		l.sentObj[key] = d
+		id, err := l.declareObjectID(w, d.desc)
+		if err != nil {
+			return err
+		}
+		if !known && d.version != nil {
+			// Re-declaration after a reconnect: the upstream sends only what changed.
+			if err := w.add(&wire.Have{Object: id, Version: d.version}); err != nil {
+				return err
+			}
+		}
+		if d.observe != prev.observe {
+			if d.observe {
+				err = w.add(&wire.ObjectObserve{Object: id})
+			} else {
+				err = w.add(&wire.ObjectUnobserve{Object: id})
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if d.expose != prev.expose {
+			if d.expose > 0 {
+				err = w.add(&wire.ObjectExpose{Object: id, Capacity: uint32(min(d.expose, 1<<31))})
+			} else {
+				err = w.add(&wire.ObjectUnexpose{Object: id})
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
