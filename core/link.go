@@ -1017,25 +1017,12 @@ func (declItem) flush(l *link, w *frameWriter) error {
 		if err != nil {
 			return err
 		}
-		if t.observe != prev.observe {
-			if t.observe {
-				err = w.add(&wire.TagObserve{Tag: id})
-			} else {
-				err = w.add(&wire.TagUnobserve{Tag: id})
-			}
-			if err != nil {
-				return err
-			}
-		}
-		if t.expose != prev.expose {
-			if t.expose > 0 {
-				err = w.add(&wire.TagExpose{Tag: id, Capacity: uint32(min(t.expose, 1<<31))})
-			} else {
-				err = w.add(&wire.TagUnexpose{Tag: id})
-			}
-			if err != nil {
-				return err
-			}
+		err = w.declChange(prev.observe, t.observe, prev.expose, t.expose, declMessages{
+			observe: &wire.TagObserve{Tag: id}, unobserve: &wire.TagUnobserve{Tag: id}, unexpose: &wire.TagUnexpose{Tag: id},
+			expose: func(c uint32) wire.Message { return &wire.TagExpose{Tag: id, Capacity: c} },
+		})
+		if err != nil {
+			return err
 		}
 	}
 	for _, d := range objs {
@@ -1058,26 +1045,41 @@ func (declItem) flush(l *link, w *frameWriter) error {
 				return err
 			}
 		}
-		if d.observe != prev.observe {
-			if d.observe {
-				err = w.add(&wire.ObjectObserve{Object: id})
-			} else {
-				err = w.add(&wire.ObjectUnobserve{Object: id})
-			}
-			if err != nil {
-				return err
-			}
+		err = w.declChange(prev.observe, d.observe, prev.expose, d.expose, declMessages{
+			observe: &wire.ObjectObserve{Object: id}, unobserve: &wire.ObjectUnobserve{Object: id}, unexpose: &wire.ObjectUnexpose{Object: id},
+			expose: func(c uint32) wire.Message { return &wire.ObjectExpose{Object: id, Capacity: c} },
+		})
+		if err != nil {
+			return err
 		}
-		if d.expose != prev.expose {
-			if d.expose > 0 {
-				err = w.add(&wire.ObjectExpose{Object: id, Capacity: uint32(min(d.expose, 1<<31))})
-			} else {
-				err = w.add(&wire.ObjectUnexpose{Object: id})
-			}
-			if err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// declMessages are the four declaration messages for one object or tag.
+type declMessages struct {
+	observe, unobserve, unexpose wire.Message
+	expose                       func(capacity uint32) wire.Message
+}
+
+// declChange sends what takes the peer from the previous declaration
+// (observe flag, exposed capacity) to the current one.
+func (w *frameWriter) declChange(prevObserve, observe bool, prevExpose, expose int64, m declMessages) error {
+	if observe != prevObserve {
+		msg := m.unobserve
+		if observe {
+			msg = m.observe
 		}
+		if err := w.add(msg); err != nil {
+			return err
+		}
+	}
+	if expose != prevExpose {
+		msg := m.unexpose
+		if expose > 0 {
+			msg = m.expose(uint32(min(expose, 1<<31)))
+		}
+		return w.add(msg)
 	}
 	return nil
 }
