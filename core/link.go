@@ -34,7 +34,9 @@ type linkPeer struct {
 // per object), so the link never buffers more than one frame.
 //
 // Locking: mu guards the dirty list and the tables below it. Never call the
-// exchange while holding mu: exchange calls may run hooks, which take mu.
+// exchange while holding mu: exchange calls may run hooks, which take mu,
+// and snapshots take mu while holding the exchange's lock (order: ex.mu,
+// then l.mu).
 type link struct {
 	ex     *Exchange
 	t      transport
@@ -700,14 +702,20 @@ func (l *link) applyFeed(o *linkObject) {
 	}
 	l.mu.Lock()
 	sink, st := o.feedSink, o.feedLast
-	if sink != nil && st != nil && !sink.Revoked() {
+	if sink != nil {
 		o.feedLast = nil
-	} else {
-		st = nil
 	}
 	l.mu.Unlock()
-	if st != nil && st.Version != nil {
-		sink.relay(*st)
+	if sink == nil || st == nil {
+		return
+	}
+	if err := sink.relay(*st); errors.Is(err, ErrRevoked) {
+		// Keep it for the next sink, unless a newer state arrived meanwhile.
+		l.mu.Lock()
+		if o.feedLast == nil {
+			o.feedLast = st
+		}
+		l.mu.Unlock()
 	}
 }
 
@@ -855,13 +863,13 @@ func (o *linkObject) flush(l *link, w *frameWriter) error {
 		}
 	}
 	if expose != nil {
-		return l.flushSinks(w, o.desc, expose, func(s *ObjectStateSink) bool {
+		return l.flushSinks(w, o.desc, expose, func(s *ObjectStateSink, revoked bool) bool {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			if o.sinks == nil {
 				o.sinks = map[uint64]*ObjectStateSink{}
 			}
-			if s.Revoked() {
+			if revoked {
 				had := o.sinks[s.Token()] != nil
 				delete(o.sinks, s.Token())
 				return had
@@ -888,29 +896,27 @@ func (o *linkObject) sinksSnapshot(l *link) []*ObjectStateSink {
 // a message is due.
 func (l *link) flushSinks(w *frameWriter, _ ObjectDescriptor, c interface {
 	TryNext() (*ObjectStateSink, bool, error)
-}, record func(*ObjectStateSink) bool, announced []*ObjectStateSink) error {
+}, record func(s *ObjectStateSink, revoked bool) bool, announced []*ObjectStateSink) error {
 	for {
 		s, ok, _ := c.TryNext()
 		if !ok {
 			break
 		}
 		s.SetNotify(func() { l.markSinkDirty(s) })
-		if !record(s) {
+		revoked := s.Revoked()
+		if !record(s, revoked) || revoked {
 			continue
 		}
 		id, err := l.declareObjectID(w, s.Descriptor())
 		if err != nil {
 			return err
 		}
-		if s.Revoked() {
-			continue
-		}
 		if err := w.add(&wire.Assign{Object: id, Token: s.Token()}); err != nil {
 			return err
 		}
 	}
 	for _, s := range announced {
-		if s.Revoked() && record(s) {
+		if s.Revoked() && record(s, true) {
 			id, err := l.declareObjectID(w, s.Descriptor())
 			if err != nil {
 				return err
@@ -988,10 +994,10 @@ func (ti *tagItem) flush(l *link, w *frameWriter) error {
 			announced = append(announced, s)
 		}
 		l.mu.Unlock()
-		return l.flushSinks(w, ObjectDescriptor{}, expose, func(s *ObjectStateSink) bool {
+		return l.flushSinks(w, ObjectDescriptor{}, expose, func(s *ObjectStateSink, revoked bool) bool {
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			if s.Revoked() {
+			if revoked {
 				had := ti.sinks[s]
 				delete(ti.sinks, s)
 				return had
@@ -1082,4 +1088,21 @@ func (w *frameWriter) declChange(prevObserve, observe bool, prevExpose, expose i
 		return w.add(msg)
 	}
 	return nil
+}
+
+// snapshot describes the link. Called with ex.mu held; takes l.mu (hooks
+// take l.mu without ex.mu, so this order cannot deadlock).
+func (l *link) snapshot() LinkSnapshot {
+	role := "downstream"
+	if l.role == roleUpstream {
+		role = "upstream"
+	}
+	l.mu.Lock()
+	n := len(l.objects)
+	l.mu.Unlock()
+	return LinkSnapshot{
+		Peer: l.peer.Name, Role: role, Objects: n,
+		BytesIn: l.bytesIn.Load(), BytesOut: l.bytesOut.Load(),
+		FramesIn: l.framesIn.Load(), FramesOut: l.framesOut.Load(),
+	}
 }

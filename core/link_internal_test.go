@@ -260,3 +260,127 @@ func TestLinkLeafExposerAndObserverStayLocal(t *testing.T) {
 		t.Fatalf("got %q", st.Data)
 	}
 }
+
+func TestLinkThreeStackedRouters(t *testing.T) {
+	// leafA → r3 → r2 → r1 ← leafB: states cross three routers each way.
+	r1 := newTestExchange(t, "r1")
+	r2 := newTestExchange(t, "r2")
+	r3 := newTestExchange(t, "r3")
+	testLink(t, r1, r2)
+	testLink(t, r2, r3)
+	exposer := newTestExchange(t, "exposer")
+	observer := newTestExchange(t, "observer")
+	testLink(t, r3, exposer)
+	testLink(t, r1, observer)
+	d := MustObjectDescriptor("deep", MustTagDescriptor("t"))
+	exp, _ := exposer.ExposeTag(MustTagDescriptor("t"), 1)
+	obs, _ := observer.ObserveObject(d)
+	sink := nextSink(t, exp)
+	sink.Send(ObjectState{Data: []byte("through three routers")})
+	if st := nextStateWhere(t, obs, func(s ObjectState) bool { return s.Synchronized }); string(st.Data) != "through three routers" {
+		t.Fatalf("got %q", st.Data)
+	}
+	sink.Desynchronize()
+	nextStateWhere(t, obs, func(s ObjectState) bool { return !s.Synchronized })
+}
+
+func TestLinkTwoLeavesDirectly(t *testing.T) {
+	// No router: the observer's process connects straight to the exposer's.
+	exposer := newTestExchange(t, "exposer")
+	observer := newTestExchange(t, "observer")
+	testLink(t, exposer, observer)
+	d := MustObjectDescriptor(42)
+	exp, _ := exposer.ExposeObject(d, 1)
+	obs, _ := observer.ObserveObject(d)
+	nextSink(t, exp).Send(ObjectState{Data: []byte("direct")})
+	if st := nextState(t, obs); string(st.Data) != "direct" {
+		t.Fatalf("got %q", st.Data)
+	}
+	// And the other way round: the upstream observes what the leaf exposes.
+	d2 := MustObjectDescriptor(43)
+	exp2, _ := observer.ExposeObject(d2, 1)
+	obs2, _ := exposer.ObserveObject(d2)
+	nextSink(t, exp2).Send(ObjectState{Data: []byte("upward")})
+	if st := nextState(t, obs2); string(st.Data) != "upward" {
+		t.Fatalf("got %q", st.Data)
+	}
+}
+
+func TestLinkCapacityWeightedAcrossExchanges(t *testing.T) {
+	router := newTestExchange(t, "router")
+	small := newTestExchange(t, "small")
+	big := newTestExchange(t, "big")
+	testLink(t, router, small)
+	testLink(t, router, big)
+	tg := MustTagDescriptor("w")
+	es, _ := small.ExposeTag(tg, 1)
+	eb, _ := big.ExposeTag(tg, 3)
+	// Wait until the router knows both candidates before observing.
+	waitFor(t, func() bool {
+		s := router.Snapshot()
+		return len(s.Tags) == 1 && s.Tags[0].Exposers == 2
+	})
+	const n = 200
+	for i := range n {
+		if _, err := router.ObserveObject(MustObjectDescriptor(i, tg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return es.Load()+eb.Load() == n })
+	if ls, lb := es.Load(), eb.Load(); ls < 45 || ls > 55 || lb < 145 || lb > 155 {
+		t.Fatalf("loads %d/%d, want about 50/150", ls, lb)
+	}
+}
+
+func TestLinkInterestBasedRouting(t *testing.T) {
+	router := newTestExchange(t, "router")
+	exposer := newTestExchange(t, "exposer")
+	observer := newTestExchange(t, "observer")
+	idle := newTestExchange(t, "idle")
+	testLink(t, router, exposer)
+	testLink(t, router, observer)
+	testLink(t, router, idle)
+	d := MustObjectDescriptor("busy")
+	exp, _ := exposer.ExposeObject(d, 1)
+	obs, _ := observer.ObserveObject(d)
+	// The idle leaf declares interest in something else entirely.
+	other, _ := idle.ObserveObject(MustObjectDescriptor("unrelated"))
+	defer other.Close()
+	sink := nextSink(t, exp)
+	data := make([]byte, 1000)
+	for i := range 100 {
+		sink.Send(ObjectState{Version: Version{int64(i + 1)}, Data: data})
+	}
+	nextStateWhere(t, obs, func(s ObjectState) bool { return s.Version.Compare(Version{100}) == 0 })
+	in := idle.linkBytesIn()
+	obsIn := observer.linkBytesIn()
+	if obsIn < 1000 {
+		t.Fatalf("observer received only %d bytes", obsIn)
+	}
+	if in > 200 {
+		t.Fatalf("the idle leaf received %d bytes for an object it does not use", in)
+	}
+}
+
+// waitFor polls cond until it holds, failing after 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// linkBytesIn sums the bytes received over the exchange's links.
+func (ex *Exchange) linkBytesIn() uint64 {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	var n uint64
+	for l := range ex.links {
+		n += l.bytesIn.Load()
+	}
+	return n
+}

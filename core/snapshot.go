@@ -48,7 +48,22 @@ type Snapshot struct {
 	Objects   []ObjectSnapshot   `json:"objects"`
 	Tags      []TagSnapshot      `json:"tags"`
 	Contracts []ContractSnapshot `json:"contracts"`
+	Links     []LinkSnapshot     `json:"links"`
 	Counters  Counters           `json:"counters"`
+}
+
+// LinkSnapshot describes one network link.
+type LinkSnapshot struct {
+	// Peer is the other exchange's name from the handshake.
+	Peer string `json:"peer"`
+	// Role is "upstream" when the peer is our upstream, else "downstream".
+	Role      string `json:"role"`
+	BytesIn   uint64 `json:"bytes_in"`
+	BytesOut  uint64 `json:"bytes_out"`
+	FramesIn  uint64 `json:"frames_in"`
+	FramesOut uint64 `json:"frames_out"`
+	// Objects is how many objects the link carries contracts or state for.
+	Objects int `json:"objects"`
 }
 
 // ObjectSnapshot describes one object the exchange knows.
@@ -127,6 +142,12 @@ func (ex *Exchange) Snapshot() Snapshot {
 		s.Contracts = append(s.Contracts, c.snapshot())
 	}
 	slices.SortFunc(s.Contracts, func(a, b ContractSnapshot) int { return cmp.Compare(a.ID, b.ID) })
+	for l := range ex.links {
+		s.Links = append(s.Links, l.snapshot())
+	}
+	slices.SortFunc(s.Links, func(a, b LinkSnapshot) int {
+		return cmp.Or(cmp.Compare(a.Role, b.Role), cmp.Compare(a.Peer, b.Peer))
+	})
 	return s
 }
 
