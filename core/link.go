@@ -17,8 +17,11 @@ import (
 type linkPeer struct {
 	Name     string
 	Features wire.Features
-	Limits   wire.Limits
-	Minor    uint32
+	// Limits are what the peer accepts; Local what we announced (zero
+	// fields take the defaults).
+	Limits wire.Limits
+	Local  wire.Limits
+	Minor  uint32
 }
 
 // link runs the protocol of one established connection (PROTOCOL.md) for
@@ -111,7 +114,7 @@ type declItem struct{}
 func (ex *Exchange) runLink(ctx context.Context, t transport, role linkRole, peer linkPeer) error {
 	l := &link{
 		ex: ex, t: t, role: role, peer: peer,
-		limits:  wire.DefaultLimits(),
+		limits:  peer.Local.WithDefaults(),
 		wake:    make(chan struct{}, 1),
 		outObj:  map[string]uint32{},
 		outTag:  map[TagDescriptor]uint32{},
@@ -121,9 +124,7 @@ func (ex *Exchange) runLink(ctx context.Context, t transport, role linkRole, pee
 		sentObj: map[string]objectDecl{},
 		sentTag: map[TagDescriptor]tagDecl{},
 	}
-	if peer.Limits.MaxFrame == 0 {
-		l.peer.Limits = wire.DefaultLimits()
-	}
+	l.peer.Limits = peer.Limits.WithDefaults()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ex.addLink(l)
@@ -284,6 +285,9 @@ func (l *link) handle(m wire.Message) error {
 		if err != nil {
 			return protocolError("tag %d: %v", m.ID, err)
 		}
+		if _, ok := l.inTag[m.ID]; !ok && len(l.inTag) >= l.limits.MaxTags {
+			return fmt.Errorf("core: link: peer declared more than %d tags: %w", l.limits.MaxTags, wire.ErrTooLarge)
+		}
 		l.inTag[m.ID] = t
 	case *wire.ForgetTag:
 		delete(l.inTag, m.ID)
@@ -299,6 +303,9 @@ func (l *link) handle(m wire.Message) error {
 		d, err := ParseObjectDescriptor(m.JSON, tags...)
 		if err != nil {
 			return protocolError("object %d: %v", m.ID, err)
+		}
+		if _, ok := l.inObj[m.ID]; !ok && len(l.inObj) >= l.limits.MaxObjects {
+			return fmt.Errorf("core: link: peer declared more than %d objects: %w", l.limits.MaxObjects, wire.ErrTooLarge)
 		}
 		l.inObj[m.ID] = d
 	case *wire.ForgetObject:

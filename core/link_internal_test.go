@@ -3,6 +3,8 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -16,12 +18,19 @@ type chanTransport struct {
 	in, out chan []byte
 	done    chan struct{}
 	once    *sync.Once
+	closed  *closeRecord
+}
+
+// closeRecord keeps the first close code and reason of a transport pair.
+type closeRecord struct {
+	code   wire.CloseCode
+	reason string
 }
 
 func chanPair() (a, b *chanTransport) {
 	ab, ba := make(chan []byte, 64), make(chan []byte, 64)
-	done, once := make(chan struct{}), &sync.Once{}
-	return &chanTransport{in: ba, out: ab, done: done, once: once}, &chanTransport{in: ab, out: ba, done: done, once: once}
+	done, once, rec := make(chan struct{}), &sync.Once{}, &closeRecord{}
+	return &chanTransport{in: ba, out: ab, done: done, once: once, closed: rec}, &chanTransport{in: ab, out: ba, done: done, once: once, closed: rec}
 }
 
 var errTransportClosed = errors.New("transport closed")
@@ -48,8 +57,12 @@ func (t *chanTransport) Write(ctx context.Context, frame []byte) error {
 	}
 }
 
-func (t *chanTransport) Close(wire.CloseCode, string) error { return t.CloseNow() }
-func (t *chanTransport) CloseNow() error                    { t.once.Do(func() { close(t.done) }); return nil }
+func (t *chanTransport) Close(code wire.CloseCode, reason string) error {
+	t.once.Do(func() { t.closed.code, t.closed.reason = code, reason; close(t.done) })
+	return nil
+}
+
+func (t *chanTransport) CloseNow() error { return t.Close(0, "") }
 
 // testLink connects down (as downstream) to up (as upstream) and returns a
 // function that breaks the link and waits for both ends to finish.
@@ -383,4 +396,71 @@ func (ex *Exchange) linkBytesIn() uint64 {
 		n += l.bytesIn.Load()
 	}
 	return n
+}
+
+func TestLinkBadInputClosesOnlyThatLink(t *testing.T) {
+	declare := wire.Append(nil, &wire.DeclareObject{ID: 1, JSON: []byte(`"x"`)})
+	state := wire.Append(nil, &wire.State{Object: 1, Version: []int64{1}, Data: []byte("abc")})
+	cases := []struct {
+		name  string
+		frame []byte
+		code  wire.CloseCode
+	}{
+		{"garbage", []byte{0xde, 0xad, 0xbe, 0xef, 0x01}, wire.CloseProtocolViolation},
+		{"truncated", state[:len(state)-2], wire.CloseProtocolViolation},
+		{"empty", []byte{}, wire.CloseProtocolViolation},
+		{"oversized", make([]byte, wire.DefaultLimits().MaxFrame+1), wire.CloseLimitExceeded},
+		{"wrong direction", wire.Append(slices.Clone(declare), &wire.Assign{Object: 1, Token: 1}), wire.CloseProtocolViolation},
+		{"undeclared object", wire.Append(nil, &wire.ObjectObserve{Object: 9}), wire.CloseProtocolViolation},
+		{"invalid descriptor", wire.Append(nil, &wire.DeclareObject{ID: 1, JSON: []byte(`{"a":1,"a":2}`)}), wire.CloseProtocolViolation},
+		{"undeclared tag", wire.Append(nil, &wire.DeclareObject{ID: 1, JSON: []byte(`"x"`), Tags: []uint32{7}}), wire.CloseProtocolViolation},
+	}
+	router := newTestExchange(t, "router")
+	exposer := newTestExchange(t, "exposer")
+	observer := newTestExchange(t, "observer")
+	testLink(t, router, exposer)
+	testLink(t, router, observer)
+	d := MustObjectDescriptor("survivor")
+	exp, _ := exposer.ExposeObject(d, 1)
+	obs, _ := observer.ObserveObject(d)
+	sink := nextSink(t, exp)
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a, b := chanPair()
+			done := make(chan error, 1)
+			go func() { done <- router.runLink(context.Background(), a, roleDownstream, linkPeer{Name: "evil"}) }()
+			b.out <- c.frame
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("link survived bad input")
+				}
+				if a.closed.code != c.code || a.closed.reason == "" {
+					t.Fatalf("closed with %v %q (err %v), want %v with a reason", a.closed.code, a.closed.reason, err, c.code)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("link not closed")
+			}
+			// The other links keep working.
+			sink.Send(ObjectState{Version: Version{int64(i + 1)}, Data: []byte("still here")})
+			nextStateWhere(t, obs, func(s ObjectState) bool { return s.Version.Compare(Version{int64(i + 1)}) == 0 })
+		})
+	}
+}
+
+func TestLinkDescriptorLimit(t *testing.T) {
+	router := newTestExchange(t, "router")
+	a, b := chanPair()
+	done := make(chan error, 1)
+	local := wire.DefaultLimits()
+	local.MaxObjects = 16
+	go func() { done <- router.runLink(context.Background(), a, roleDownstream, linkPeer{Name: "greedy", Local: local}) }()
+	var frame []byte
+	for i := range 17 {
+		frame = wire.Append(frame, &wire.DeclareObject{ID: uint32(i + 1), JSON: []byte(fmt.Sprint(i))})
+	}
+	b.out <- frame
+	if err := <-done; !errors.Is(err, wire.ErrTooLarge) || a.closed.code != wire.CloseLimitExceeded {
+		t.Fatalf("err %v, close %v", err, a.closed.code)
+	}
 }
