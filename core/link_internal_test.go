@@ -454,7 +454,9 @@ func TestLinkDescriptorLimit(t *testing.T) {
 	done := make(chan error, 1)
 	local := wire.DefaultLimits()
 	local.MaxObjects = 16
-	go func() { done <- router.runLink(context.Background(), a, roleDownstream, linkPeer{Name: "greedy", Local: local}) }()
+	go func() {
+		done <- router.runLink(context.Background(), a, roleDownstream, linkPeer{Name: "greedy", Local: local})
+	}()
 	var frame []byte
 	for i := range 17 {
 		frame = wire.Append(frame, &wire.DeclareObject{ID: uint32(i + 1), JSON: []byte(fmt.Sprint(i))})
