@@ -44,6 +44,8 @@ type Exchange struct {
 	up *upstream
 	// links are the running network links.
 	links map[*link]struct{}
+	// payloads shares encoded states between links.
+	payloads *payloads
 
 	kick chan struct{} // wakes the maintenance goroutine; room for one token
 	done chan struct{} // closed by Close
@@ -60,6 +62,11 @@ type Counters struct {
 	States      uint64 `json:"states"`
 	StaleWrites uint64 `json:"stale_writes"`
 	Revoked     uint64 `json:"revoked_writes"`
+	// BytesSaved: state bytes links did not send thanks to compression
+	// and deltas.
+	BytesSaved     uint64 `json:"bytes_saved"`
+	DeltasComputed uint64 `json:"deltas_computed"`
+	DeltaCacheHits uint64 `json:"delta_cache_hits"`
 }
 
 // tagEntry indexes what the exchange knows about one tag.
@@ -95,12 +102,13 @@ func NewExchange(cfg Config) (*Exchange, error) {
 		return nil, err
 	}
 	ex := &Exchange{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		objects: make(map[string]*object),
-		tags:    make(map[TagDescriptor]*tagEntry),
-		kick:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		objects:  make(map[string]*object),
+		tags:     make(map[TagDescriptor]*tagEntry),
+		kick:     make(chan struct{}, 1),
+		payloads: newPayloads(),
+		done:     make(chan struct{}),
 	}
 	if ex.log == nil {
 		ex.log = slog.New(slog.DiscardHandler)
@@ -279,6 +287,7 @@ func (ex *Exchange) forget(o *object) {
 		return
 	}
 	delete(ex.objects, o.desc.Key())
+	ex.payloads.forget(o.desc)
 	for i := range o.desc.NumTags() {
 		t := o.desc.Tag(i)
 		if e := ex.tags[t]; e != nil {

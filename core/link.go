@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hakuban/hakuban/core/internal/delta"
 	"github.com/hakuban/hakuban/core/internal/wire"
 )
 
@@ -92,8 +93,11 @@ type linkObject struct {
 	// reconnect send nothing when nothing changed).
 	peerVersion Version
 	peerSync    bool
-	liveSent    bool // downstream role: ObjectLive sent
-	queued      bool // in l.dirty
+	// peerData is the data of peerVersion when this side knows it (it sent
+	// or received it): the base for deltas in either direction.
+	peerData []byte
+	liveSent bool // downstream role: ObjectLive sent
+	queued   bool // in l.dirty
 }
 
 // tagItem is a tag contract made for the peer (downstream role).
@@ -415,9 +419,14 @@ func (l *link) handleContract(m wire.Message) error {
 		if err != nil {
 			return err
 		}
+		// If we hold the same version, we know the peer's data too.
+		var data []byte
+		if cur, ok := l.currentState(d); ok && cur.Version.Compare(Version(m.Version)) == 0 {
+			data = cur.Data
+		}
 		l.mu.Lock()
 		o := l.object(d)
-		o.peerVersion, o.peerSync = m.Version, false
+		o.peerVersion, o.peerSync, o.peerData = m.Version, false, data
 		l.mu.Unlock()
 	case *wire.State:
 		return l.receiveState(m)
@@ -472,7 +481,7 @@ func (l *link) handleContract(m wire.Message) error {
 		o := l.object(d)
 		old := o.assigned
 		o.assigned, o.token = c, m.Token
-		o.peerVersion = nil
+		o.peerVersion, o.peerData = nil, nil
 		l.mu.Unlock()
 		if old != nil {
 			old.Close()
@@ -593,16 +602,19 @@ func (l *link) receiveState(m *wire.State) error {
 	}
 	l.mu.Lock()
 	o := l.object(d)
-	o.peerVersion, o.peerSync = m.Version, m.Synchronized
+	base, baseVersion := o.peerData, o.peerVersion
+	l.mu.Unlock()
+	st, err := l.decodeState(d, m, base, baseVersion)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	o.peerVersion, o.peerSync, o.peerData = m.Version, m.Synchronized, st.Data
 	var sink *ObjectStateSink
 	if l.role == roleDownstream {
 		sink = l.sinkFor(o, d, m.Token)
 	}
 	l.mu.Unlock()
-	st, err := l.decodeState(m)
-	if err != nil {
-		return err
-	}
 	return l.apply(o, sink, st)
 }
 
@@ -666,16 +678,43 @@ func (l *link) apply(o *linkObject, sink *ObjectStateSink, st ObjectState) error
 	return nil
 }
 
-// decodeState turns a wire state into an ObjectState.
-func (l *link) decodeState(m *wire.State) (ObjectState, error) {
+// decodeState turns a wire state into an ObjectState, decoding its payload
+// within the link's limits. A delta's base is the data both sides last
+// shared on this link (base, at baseVersion), or the exchange's current
+// state when that is the base version (after a Have).
+func (l *link) decodeState(d ObjectDescriptor, m *wire.State, base []byte, baseVersion Version) (ObjectState, error) {
 	st := ObjectState{Version: Version(m.Version), Format: m.Format, Synchronized: m.Synchronized}
 	if !m.Synchronized {
 		st.LastSynchronized = time.Now().Add(-m.Age)
 	}
-	if m.Encoding != wire.EncodingRaw {
-		return ObjectState{}, protocolError("encoding %v not negotiated", m.Encoding)
+	limit := l.limits.MaxStateData
+	var err error
+	switch m.Encoding {
+	case wire.EncodingRaw:
+		st.Data = slices.Clone(m.Data)
+	case wire.EncodingZstd:
+		st.Data, err = delta.Decompress(nil, m.Data, min(m.Size, limit))
+	case wire.EncodingDelta:
+		if baseVersion.Compare(Version(m.Base)) != 0 || (base == nil && m.Size > 0) {
+			cur, ok := l.currentState(d)
+			if !ok || cur.Version.Compare(Version(m.Base)) != 0 {
+				return ObjectState{}, protocolError("delta of %v from %v, which this side does not hold", d, Version(m.Base))
+			}
+			base = cur.Data
+		}
+		st.Data, err = delta.Apply(nil, base, m.Data, min(m.Size, limit))
+	default:
+		return ObjectState{}, protocolError("unknown encoding %v", m.Encoding)
 	}
-	st.Data = slices.Clone(m.Data)
+	if err != nil {
+		if errors.Is(err, delta.ErrTooLarge) {
+			return ObjectState{}, fmt.Errorf("core: link: state of %v: %v: %w", d, err, wire.ErrTooLarge)
+		}
+		return ObjectState{}, protocolError("state of %v: %v", d, err)
+	}
+	if len(st.Data) != m.Size && m.Encoding != wire.EncodingRaw {
+		return ObjectState{}, protocolError("state of %v decoded to %d bytes, announced %d", d, len(st.Data), m.Size)
+	}
 	return st, nil
 }
 
@@ -827,7 +866,8 @@ func (l *link) sendState(w *frameWriter, o *linkObject, st ObjectState, token ui
 		l.mu.Unlock()
 		return nil
 	}
-	o.peerVersion, o.peerSync = st.Version, st.Synchronized
+	base, baseVersion := o.peerData, o.peerVersion
+	o.peerVersion, o.peerSync, o.peerData = st.Version, st.Synchronized, st.Data
 	l.mu.Unlock()
 	id, err := l.declareObjectID(w, o.desc)
 	if err != nil {
@@ -846,7 +886,36 @@ func (l *link) sendState(w *frameWriter, o *linkObject, st ObjectState, token ui
 	if same {
 		return w.add(&wire.Sync{Object: id, Version: st.Version, Synchronized: st.Synchronized, Age: age, Token: token})
 	}
-	return w.add(&wire.State{Object: id, Version: st.Version, Format: st.Format, Synchronized: st.Synchronized, Age: age, Token: token, Data: st.Data})
+	m := &wire.State{Object: id, Version: st.Version, Format: st.Format, Synchronized: st.Synchronized, Age: age, Token: token, Data: st.Data}
+	l.encodePayload(m, o.desc, st, base, baseVersion)
+	return w.add(m)
+}
+
+// encodePayload picks the smallest encoding the peer accepts for m: raw,
+// zstd (computed once per object version for all links), or a delta from
+// the version the peer holds (computed once per (object, from, to) for all
+// links). Small states stay raw: compression would not pay for itself.
+func (l *link) encodePayload(m *wire.State, d ObjectDescriptor, st ObjectState, base []byte, baseVersion Version) {
+	n := len(st.Data)
+	if n < delta.MinCompressSize {
+		return
+	}
+	best := n
+	if l.peer.Features&wire.FeatureZstd != 0 {
+		if z := l.ex.payloads.compressed(d, st); len(z) < best {
+			best = len(z)
+			m.Encoding, m.Size, m.Data = wire.EncodingZstd, n, z
+		}
+	}
+	if l.peer.Features&wire.FeatureDelta != 0 && base != nil && baseVersion.Compare(st.Version) < 0 {
+		if dd := l.ex.payloads.delta(d, baseVersion, base, st); len(dd) < best {
+			best = len(dd)
+			m.Encoding, m.Size, m.Data, m.Base = wire.EncodingDelta, n, dd, baseVersion
+		}
+	}
+	if best < n {
+		l.ex.payloads.saved.Add(uint64(n - best))
+	}
 }
 
 // flush for an object: pending states of the contracts the link holds, and

@@ -66,21 +66,32 @@ func (t *chanTransport) CloseNow() error { return t.Close(0, "") }
 
 // testLink connects down (as downstream) to up (as upstream) and returns a
 // function that breaks the link and waits for both ends to finish.
-func testLink(t *testing.T, up, down *Exchange) (breakLink func()) {
+func testLink(t testing.TB, up, down *Exchange) (breakLink func()) {
+	return testLinkFeatures(t, up, down, 0)
+}
+
+// testLinkFeatures is testLink with payload encodings both sides accept.
+func testLinkFeatures(t testing.TB, up, down *Exchange, features wire.Features) (breakLink func()) {
 	t.Helper()
 	a, b := chanPair()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); up.runLink(ctx, a, roleDownstream, linkPeer{Name: "down"}) }()
-	go func() { defer wg.Done(); down.runLink(ctx, b, roleUpstream, linkPeer{Name: "up"}) }()
+	go func() {
+		defer wg.Done()
+		up.runLink(ctx, a, roleDownstream, linkPeer{Name: down.cfg.Name, Features: features})
+	}()
+	go func() {
+		defer wg.Done()
+		down.runLink(ctx, b, roleUpstream, linkPeer{Name: up.cfg.Name, Features: features})
+	}()
 	var once sync.Once
 	stop := func() { once.Do(func() { a.CloseNow(); cancel(); wg.Wait() }) }
 	t.Cleanup(stop)
 	return stop
 }
 
-func newTestExchange(t *testing.T, name string) *Exchange {
+func newTestExchange(t testing.TB, name string) *Exchange {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Name = name
@@ -92,7 +103,7 @@ func newTestExchange(t *testing.T, name string) *Exchange {
 	return ex
 }
 
-func nextState(t *testing.T, c *ObjectObserveContract) ObjectState {
+func nextState(t testing.TB, c *ObjectObserveContract) ObjectState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -105,7 +116,7 @@ func nextState(t *testing.T, c *ObjectObserveContract) ObjectState {
 
 // nextStateWhere waits for a state satisfying f (states may be skipped:
 // latest wins).
-func nextStateWhere(t *testing.T, c *ObjectObserveContract, f func(ObjectState) bool) ObjectState {
+func nextStateWhere(t testing.TB, c *ObjectObserveContract, f func(ObjectState) bool) ObjectState {
 	t.Helper()
 	for {
 		if st := nextState(t, c); f(st) {
@@ -114,7 +125,7 @@ func nextStateWhere(t *testing.T, c *ObjectObserveContract, f func(ObjectState) 
 	}
 }
 
-func nextSink(t *testing.T, c interface {
+func nextSink(t testing.TB, c interface {
 	Next(context.Context) (*ObjectStateSink, error)
 }) *ObjectStateSink {
 	t.Helper()
@@ -465,4 +476,80 @@ func TestLinkDescriptorLimit(t *testing.T) {
 	if err := <-done; !errors.Is(err, wire.ErrTooLarge) || a.closed.code != wire.CloseLimitExceeded {
 		t.Fatalf("err %v, close %v", err, a.closed.code)
 	}
+}
+
+// jsonDocument returns a JSON document of about size bytes: records whose
+// values change with seed where mutate(i) says so.
+func jsonDocument(size int, mutate func(i int) bool, seed int) []byte {
+	var b []byte
+	b = append(b, '[')
+	for i := 0; len(b) < size; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		v := i * 7919
+		if mutate(i) {
+			v += seed
+		}
+		b = fmt.Appendf(b, `{"id":%d,"name":"sensor-%05d","room":"r%d","value":%d}`, i, i, i%37, v)
+	}
+	return append(b, ']')
+}
+
+// deltaScenario sends versions of a ~100 KB document in which 1% of the
+// records change each time, and returns the bytes the exposer's link sent
+// per version after the first.
+func deltaScenario(t testing.TB, versions int) (perVersion float64, full int) {
+	up := newTestExchange(t, "exposer")
+	down := newTestExchange(t, "observer")
+	testLinkFeatures(t, up, down, wire.AllFeatures)
+	d := MustObjectDescriptor("doc")
+	exp, _ := up.ExposeObject(d, 1)
+	obs, _ := down.ObserveObject(d)
+	sink := nextSink(t, exp)
+	send := func(v int) []byte {
+		doc := jsonDocument(100_000, func(i int) bool { return (i*31+v*17)%100 == 0 }, v)
+		sink.Send(ObjectState{Version: Version{int64(v)}, Data: doc})
+		return doc
+	}
+	first := send(1)
+	full = len(first)
+	if st := nextStateWhere(t, obs, func(s ObjectState) bool { return s.Version.Compare(Version{1}) == 0 }); string(st.Data) != string(first) {
+		t.Fatal("first document corrupted")
+	}
+	before := up.linkBytesOut()
+	for v := 2; v <= versions+1; v++ {
+		doc := send(v)
+		// Wait for each version so every one crosses the link.
+		st := nextStateWhere(t, obs, func(s ObjectState) bool { return s.Version.Compare(Version{int64(v)}) == 0 })
+		if string(st.Data) != string(doc) {
+			t.Fatalf("version %d corrupted", v)
+		}
+	}
+	return float64(up.linkBytesOut()-before) / float64(versions), full
+}
+
+func TestLinkDeltas(t *testing.T) {
+	per, full := deltaScenario(t, 20)
+	if per > 0.03*float64(full) {
+		t.Fatalf("%.0f bytes per version for a %d-byte document: more than 3%%", per, full)
+	}
+	t.Logf("%.0f bytes per version, %.2f%% of %d", per, 100*per/float64(full), full)
+}
+
+func BenchmarkLinkDelta(b *testing.B) {
+	per, full := deltaScenario(b, b.N)
+	b.ReportMetric(per, "wire-bytes/version")
+	b.ReportMetric(100*per/float64(full), "%-of-full")
+}
+
+// linkBytesOut sums the bytes sent over the exchange's links.
+func (ex *Exchange) linkBytesOut() uint64 {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	var n uint64
+	for l := range ex.links {
+		n += l.bytesOut.Load()
+	}
+	return n
 }

@@ -113,6 +113,9 @@ func (ex *Exchange) Snapshot() Snapshot {
 	defer ex.mu.Unlock()
 	now := time.Now()
 	s := Snapshot{Name: ex.cfg.Name, Counters: ex.counters}
+	s.Counters.BytesSaved = ex.payloads.saved.Load()
+	ds := ex.payloads.deltas.Stats()
+	s.Counters.DeltasComputed, s.Counters.DeltaCacheHits = ds.Misses, ds.Hits
 	s.Objects = make([]ObjectSnapshot, 0, len(ex.objects))
 	for _, o := range ex.objects {
 		os := ObjectSnapshot{
