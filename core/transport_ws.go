@@ -1,0 +1,557 @@
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/hakuban/hakuban/core/internal/wire"
+)
+
+// This file adapts a coder/websocket connection to the transport interface
+// and holds what both transports share: linkClosedError and keepalive.
+//
+// Three rules of coder/websocket shape it:
+//
+//   - Something must always read, or pings, pongs and close frames go
+//     unanswered. A pump goroutine reads every frame and hands it to Read.
+//   - Cancelling the context of a read or write tears the connection down
+//     on the spot, so the close frame the link is about to send would be
+//     lost. The pump therefore reads without a deadline; Read honours its
+//     context by not waiting on the pump, and the connection stays usable.
+//   - Close can block for up to 10 s (5 s to write the close frame, 5 s for
+//     the peer's answer), and CloseNow called while Close runs only waits
+//     for it. The adapter runs Close in its own goroutine with its own
+//     deadline and forces the close by closing the TCP connection under
+//     the WebSocket, which fails every pending read and write at once.
+
+// Transport defaults.
+const (
+	// defaultCloseTimeout bounds a graceful close: the close frame and the
+	// peer's answer. A healthy peer answers within a round trip; a dead
+	// one is cut off when it runs out.
+	defaultCloseTimeout = 2 * time.Second
+	// pumpBufferKeep is the largest read buffer the pump keeps between
+	// frames; a larger one (after a big state) is dropped to save memory.
+	pumpBufferKeep = 64 << 10
+	// deadCloseGrace is how long a transport that declared its link dead
+	// tries to send close 4007 before it cuts the connection.
+	deadCloseGrace = 100 * time.Millisecond
+)
+
+// linkClosedError says why a transport is closed. Both transports return
+// it from Read and Write once closed, so that a link sees the same errors
+// over a pipe and over a WebSocket. It wraps ErrConnection.
+type linkClosedError struct {
+	// Code is the close code sent (Remote false) or received (Remote
+	// true); 0 when no close frame was exchanged (connection lost,
+	// CloseNow).
+	Code wire.CloseCode
+	// Reason is the close frame's reason, or what happened.
+	Reason string
+	// Remote is true when the peer closed the link or the connection
+	// broke, false when this side closed it.
+	Remote bool
+}
+
+func (e *linkClosedError) Error() string {
+	var b strings.Builder
+	switch {
+	case e.Remote && e.Code == 0:
+		b.WriteString("core: connection lost")
+	case e.Remote:
+		b.WriteString("core: peer closed the link")
+	default:
+		b.WriteString("core: link closed")
+	}
+	if e.Reason != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Reason)
+	}
+	if e.Code != 0 {
+		fmt.Fprintf(&b, " (close %d)", e.Code)
+	}
+	return b.String()
+}
+
+func (e *linkClosedError) Unwrap() error { return ErrConnection }
+
+// closeStatusMessageTooBig is WebSocket's close code 1009, sent by the
+// library when a frame exceeds the read limit.
+const closeStatusMessageTooBig = wire.CloseCode(websocket.StatusMessageTooBig)
+
+// keepalive pings the peer every interval until stop is closed. When a
+// pong does not arrive within timeout, it calls dead and returns. Errors
+// other than a timeout mean the transport closed for another reason, which
+// its reader reports, so they end the loop quietly.
+func keepalive(stop <-chan struct{}, interval, timeout time.Duration, ping func(context.Context) error, dead func()) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := ping(ctx)
+		cancel()
+		if err == nil {
+			continue
+		}
+		select {
+		case <-stop:
+		default:
+			if errors.Is(err, context.DeadlineExceeded) {
+				dead()
+			}
+		}
+		return
+	}
+}
+
+// linkTiming holds the liveness and close settings of a transport.
+type linkTiming struct {
+	// pingInterval is the time between pings; 0 disables them.
+	pingInterval time.Duration
+	// pingTimeout is how long a pong may take before the link is dead.
+	pingTimeout time.Duration
+	// closeTimeout bounds a graceful Close.
+	closeTimeout time.Duration
+}
+
+func (lt linkTiming) withDefaults() linkTiming {
+	if lt.closeTimeout <= 0 {
+		lt.closeTimeout = defaultCloseTimeout
+	}
+	if lt.pingInterval > 0 && lt.pingTimeout <= 0 {
+		lt.pingTimeout = wire.DefaultPingTimeout
+	}
+	return lt
+}
+
+// deadLinkError is the cause recorded when pongs stop arriving.
+func deadLinkError(timeout time.Duration) *linkClosedError {
+	return &linkClosedError{Code: wire.CloseTimeout, Reason: fmt.Sprintf("no pong within %v, link dead", timeout)}
+}
+
+// linkStats are a transport's traffic counters.
+type linkStats struct {
+	BytesIn, BytesOut   uint64
+	FramesIn, FramesOut uint64
+}
+
+// wsTransport is a transport over one WebSocket connection (SPEC §3.2).
+// Goroutines: the pump (reads frames) and, with pings enabled, the pinger;
+// Close and CloseNow wait for both.
+type wsTransport struct {
+	conn   *websocket.Conn
+	raw    net.Conn // the TCP connection under conn; closing it aborts everything
+	timing linkTiming
+
+	frames        chan wsFrame  // pump → Read, unbuffered: the pump holds at most one frame
+	life          chan struct{} // closed by kill: stops the pump and the pinger
+	killOnce      sync.Once
+	closing       atomic.Bool // Close or CloseNow was called
+	closeOnce     sync.Once
+	closerStarted atomic.Bool
+	closeDone     chan struct{} // closed when the close handshake goroutine ends
+	wg            sync.WaitGroup
+
+	readLimit atomic.Int64
+
+	mu    sync.Mutex
+	cause error // why the transport closed; the first cause wins
+
+	bytesIn, bytesOut   atomic.Uint64
+	framesIn, framesOut atomic.Uint64
+}
+
+// wsFrame is one result of the pump: a frame or the error that ended it.
+type wsFrame struct {
+	data []byte
+	err  error
+}
+
+// errTextMessage: the peer sent a text message; hakuban frames are binary.
+var errTextMessage = fmt.Errorf("core: link: text message on a binary link: %w", wire.ErrMalformed)
+
+// newWSTransport starts the transport's goroutines on conn. raw is the TCP
+// connection under conn; readLimit is the largest frame accepted.
+func newWSTransport(conn *websocket.Conn, raw net.Conn, timing linkTiming, readLimit int) *wsTransport {
+	t := &wsTransport{
+		conn:      conn,
+		raw:       raw,
+		timing:    timing.withDefaults(),
+		frames:    make(chan wsFrame),
+		life:      make(chan struct{}),
+		closeDone: make(chan struct{}),
+	}
+	t.setReadLimit(readLimit)
+	t.wg.Add(1)
+	go t.pump()
+	if t.timing.pingInterval > 0 {
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			keepalive(t.life, t.timing.pingInterval, t.timing.pingTimeout, t.conn.Ping, t.dead)
+		}()
+	}
+	return t
+}
+
+// setReadLimit sets the largest frame accepted. It applies from the next
+// frame whose header has not arrived yet.
+func (t *wsTransport) setReadLimit(n int) {
+	t.readLimit.Store(int64(n))
+	t.conn.SetReadLimit(int64(n))
+}
+
+// Read returns the next frame. Cancelling ctx makes Read return at once
+// without harming the connection: the pump keeps the frame for the next
+// Read. The frame belongs to the caller.
+func (t *wsTransport) Read(ctx context.Context) ([]byte, error) {
+	select {
+	case f := <-t.frames:
+		if f.err != nil {
+			return nil, f.err
+		}
+		return f.data, nil
+	case <-t.life:
+		return nil, t.closedErr()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Write sends frame as one binary message. A frame cannot be taken back
+// half sent, so ctx is checked only before sending: a Write blocked by a
+// peer that does not read returns when the transport closes, which the
+// pinger (dead link) or Close (deadline) bound.
+func (t *wsTransport) Write(ctx context.Context, frame []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if t.closing.Load() {
+		return t.closedErr()
+	}
+	if err := t.conn.Write(context.Background(), websocket.MessageBinary, frame); err != nil {
+		return t.connError(err)
+	}
+	t.bytesOut.Add(uint64(len(frame)))
+	t.framesOut.Add(1)
+	return nil
+}
+
+// Close sends a close frame with code and reason and waits for the peer's
+// answer, at most the close timeout; then it closes at once. It waits for
+// the transport's goroutines and is safe to call more than once and
+// concurrently with CloseNow. Never call it while holding a lock.
+func (t *wsTransport) Close(code wire.CloseCode, reason string) error {
+	t.setCause(&linkClosedError{Code: code, Reason: reason})
+	t.closing.Store(true)
+	t.startClose(code, reason)
+	timer := time.NewTimer(t.timing.closeTimeout)
+	select {
+	case <-t.closeDone:
+	case <-timer.C:
+	}
+	timer.Stop()
+	t.kill()
+	<-t.closeDone
+	t.wg.Wait()
+	return nil
+}
+
+// startClose runs the library's close handshake in its own goroutine, once:
+// it can block for seconds, and nobody may wait on it holding a lock.
+func (t *wsTransport) startClose(code wire.CloseCode, reason string) {
+	t.closeOnce.Do(func() {
+		t.closerStarted.Store(true)
+		go func() {
+			defer close(t.closeDone)
+			_ = t.conn.Close(websocket.StatusCode(code), wire.TruncateReason(reason))
+		}()
+	})
+}
+
+// CloseNow closes the connection without a close handshake, for
+// misbehaving peers and shutdown, and waits for the transport's goroutines.
+func (t *wsTransport) CloseNow() error {
+	t.setCause(&linkClosedError{Reason: "closed at once"})
+	t.closing.Store(true)
+	t.kill()
+	t.wg.Wait()
+	if t.closerStarted.Load() {
+		<-t.closeDone
+	}
+	return nil
+}
+
+// kill closes everything at once. It does not wait, so the pinger may
+// call it.
+func (t *wsTransport) kill() {
+	t.killOnce.Do(func() {
+		close(t.life)
+		if t.raw != nil {
+			_ = t.raw.Close()
+		}
+		_ = t.conn.CloseNow()
+	})
+}
+
+// dead is called by the pinger when a pong did not arrive in time. It
+// still tries to tell the peer (close 4007, PROTOCOL.md §14), but gives
+// the close frame only deadCloseGrace before cutting the connection.
+func (t *wsTransport) dead() {
+	if t.closing.Swap(true) {
+		return
+	}
+	err := deadLinkError(t.timing.pingTimeout)
+	t.setCause(err)
+	t.startClose(wire.CloseTimeout, err.Reason)
+	timer := time.NewTimer(min(deadCloseGrace, t.timing.closeTimeout))
+	select {
+	case <-t.closeDone:
+	case <-timer.C:
+	}
+	timer.Stop()
+	t.kill()
+}
+
+func (t *wsTransport) setCause(err error) {
+	t.mu.Lock()
+	if t.cause == nil {
+		t.cause = err
+	}
+	t.mu.Unlock()
+}
+
+// closedErr returns why the transport closed.
+func (t *wsTransport) closedErr() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cause == nil {
+		return &linkClosedError{Reason: "closed"}
+	}
+	return t.cause
+}
+
+// connError turns an error of the connection into the transport's cause.
+func (t *wsTransport) connError(err error) error {
+	var ce websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		t.setCause(&linkClosedError{Code: wire.CloseCode(ce.Code), Reason: ce.Reason, Remote: true})
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		t.setCause(&linkClosedError{Reason: "closed without a close frame", Remote: true})
+	default:
+		t.setCause(&linkClosedError{Reason: err.Error(), Remote: true})
+	}
+	return t.closedErr()
+}
+
+// pump reads frames until the connection fails and hands them to Read.
+func (t *wsTransport) pump() {
+	defer t.wg.Done()
+	buf := make([]byte, 0, 4096)
+	for {
+		data, err := t.readMessage(&buf)
+		switch {
+		case err == nil:
+			t.bytesIn.Add(uint64(len(data)))
+			t.framesIn.Add(1)
+		case errors.Is(err, errTextMessage):
+		case errors.Is(err, websocket.ErrMessageTooBig):
+			// The library already closed the connection with 1009.
+			t.setCause(&linkClosedError{Code: closeStatusMessageTooBig, Reason: "frame too big"})
+			err = fmt.Errorf("core: link: frame over the limit of %d bytes: %w", t.readLimit.Load(), wire.ErrTooLarge)
+		default:
+			err = t.connError(err)
+		}
+		select {
+		case t.frames <- wsFrame{data: data, err: err}:
+		case <-t.life:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// readMessage reads one message into *buf and returns a copy the caller
+// owns, so that the pump can read the next frame meanwhile.
+func (t *wsTransport) readMessage(buf *[]byte) ([]byte, error) {
+	typ, r, err := t.conn.Reader(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, cap(b))
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cap(b) <= pumpBufferKeep {
+		*buf = b
+	} else {
+		*buf = make([]byte, 0, 4096)
+	}
+	if typ != websocket.MessageBinary {
+		return nil, errTextMessage
+	}
+	return bytes.Clone(b), nil
+}
+
+// stats returns the traffic counters.
+func (t *wsTransport) stats() linkStats {
+	return linkStats{
+		BytesIn: t.bytesIn.Load(), BytesOut: t.bytesOut.Load(),
+		FramesIn: t.framesIn.Load(), FramesOut: t.framesOut.Load(),
+	}
+}
+
+// remoteAddr returns the peer's network address.
+func (t *wsTransport) remoteAddr() string {
+	if t.raw == nil {
+		return ""
+	}
+	return t.raw.RemoteAddr().String()
+}
+
+// dialWS opens a WebSocket to url (ws:// or wss://) offering the hakuban
+// subprotocol. timeout bounds the TCP, TLS and HTTP handshakes. A server
+// that answers the upgrade with an HTTP error is reported with its status
+// and the start of its body, which says why.
+func dialWS(ctx context.Context, url string, tlsConf *tls.Config, timeout time.Duration, timing linkTiming, readLimit int) (*wsTransport, error) {
+	var (
+		mu  sync.Mutex
+		raw net.Conn
+	)
+	dialer := &net.Dialer{Timeout: timeout}
+	if tlsConf != nil {
+		tlsConf = tlsConf.Clone()
+	} else {
+		tlsConf = &tls.Config{}
+	}
+	tlsConf.NextProtos = []string{"http/1.1"} // WebSocket needs HTTP/1.1
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err == nil {
+				mu.Lock()
+				raw = c
+				mu.Unlock()
+			}
+			return c, err
+		},
+		TLSClientConfig:     tlsConf,
+		TLSHandshakeTimeout: timeout,
+		// One connection per dial: nothing may stay pooled after a
+		// refused upgrade.
+		DisableKeepAlives:      true,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+		HTTPClient:   &http.Client{Transport: tr},
+		Subprotocols: []string{wire.Subprotocol},
+	})
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			var body []byte
+			if resp.Body != nil {
+				body, _ = io.ReadAll(io.LimitReader(resp.Body, 512))
+			}
+			msg := strings.TrimSpace(string(body))
+			if msg == "" {
+				msg = "no reason given"
+			}
+			return nil, fmt.Errorf("core: %s refused the WebSocket upgrade: HTTP %s: %s: %w", url, resp.Status, msg, ErrConnection)
+		}
+		return nil, fmt.Errorf("core: dial %s: %w (%w)", url, ErrConnection, err)
+	}
+	mu.Lock()
+	c := raw
+	mu.Unlock()
+	return newWSTransport(conn, c, timing, readLimit), nil
+}
+
+// offeredSubprotocols lists the subprotocols a WebSocket request offers.
+func offeredSubprotocols(r *http.Request) []string {
+	var out []string
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// errNoSubprotocol: a client offered no hakuban subprotocol at all.
+var errNoSubprotocol = fmt.Errorf("core: WebSocket subprotocol %q required: %w", wire.Subprotocol, ErrConnection)
+
+// acceptWS upgrades a request to a hakuban WebSocket. A client that offers
+// no hakuban subprotocol is not a hakuban client: it gets HTTP 400 with
+// the reason. A client that offers only other hakuban versions is upgraded
+// without a subprotocol (t.conn.Subprotocol() is ""), so that the caller
+// can close with CloseUnsupportedVersion and a reason its user will see.
+func acceptWS(w http.ResponseWriter, r *http.Request, timing linkTiming, readLimit int) (*wsTransport, error) {
+	offers := offeredSubprotocols(r)
+	if !slices.ContainsFunc(offers, func(p string) bool { return strings.HasPrefix(p, "hakuban.") }) {
+		http.Error(w, fmt.Sprintf("hakuban: the WebSocket subprotocol %q is required (offered: %q)", wire.Subprotocol, offers), http.StatusBadRequest)
+		return nil, errNoSubprotocol
+	}
+	hr := &hijackRecorder{ResponseWriter: w}
+	conn, err := websocket.Accept(hr, r, &websocket.AcceptOptions{Subprotocols: []string{wire.Subprotocol}})
+	if err != nil {
+		return nil, fmt.Errorf("core: accept: %w (%w)", ErrConnection, err)
+	}
+	raw := hr.conn
+	if tc, ok := raw.(*tls.Conn); ok {
+		// Closing a tls.Conn writes an alert and can block; closing the
+		// TCP connection under it cannot.
+		raw = tc.NetConn()
+	}
+	return newWSTransport(conn, raw, timing, readLimit), nil
+}
+
+// hijackRecorder remembers the connection websocket.Accept hijacks, so the
+// transport can close it at once.
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	h.conn = c
+	return c, brw, err
+}
