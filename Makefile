@@ -39,6 +39,10 @@ fuzz: ## run every fuzz target for FUZZTIME each
 demo: ## the main job: a live demo of exposers and observers
 	$(GO) run ./examples/demo
 
+.PHONY: router
+router: ## build the standalone router: build/hakuban-router
+	$(GO) build $(GOFLAGS) -o build/hakuban-router ./cmd/router
+
 clean: ## remove build outputs
 	rm -rf build dist
 	$(GO) clean -testcache

@@ -9,6 +9,10 @@ import (
 	"github.com/hakuban/hakuban/core/internal/wire"
 )
 
+// ProtocolVersion is the link protocol version this package speaks,
+// "major.minor" (PROTOCOL.md; the changelog is on wire.ProtocolVersion).
+const ProtocolVersion = wire.ProtocolVersion
+
 // LinkLimits bound what one side of a link accepts: frame, state and
 // descriptor sizes, and how many descriptors the peer may declare. Each
 // side announces its limits in the handshake; a sender never sends more
