@@ -1,7 +1,14 @@
 package core
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -233,5 +240,80 @@ func TestStateOverNetwork(t *testing.T) {
 	s := l.Stats()
 	if s.BytesIn == 0 || s.BytesOut == 0 || s.FramesIn == 0 {
 		t.Errorf("listener stats %+v: no traffic counted", s)
+	}
+}
+
+// testCA makes a self-signed CA and a certificate it signed for
+// 127.0.0.1, usable as server and client certificate.
+func testCA(t *testing.T) (*x509.CertPool, tls.Certificate) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hakuban test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "hakuban test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func TestTLSLinks(t *testing.T) {
+	pool, cert := testCA(t)
+	up := netExchange(t, "up")
+	l := testListener(t, up, func(o *ListenerOptions) {
+		// Mutual TLS: the server requires a client certificate from the CA.
+		o.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
+	})
+	if !strings.HasPrefix(l.URL(), "wss://") {
+		t.Fatalf("URL() = %q, want wss://", l.URL())
+	}
+
+	good := fastConnector(l.URL())
+	good.TLS = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}
+	c := testConnect(t, netExchange(t, "trusted"), good)
+	waitStatus(t, c, "connected over mutual TLS", func(s ConnectorStatus) bool { return s.State == ConnectorConnected })
+
+	// Without the CA the client refuses the server's certificate.
+	noCA := fastConnector(l.URL())
+	c2 := testConnect(t, netExchange(t, "untrusting"), noCA)
+	st := waitStatus(t, c2, "certificate refused", func(s ConnectorStatus) bool { return s.LastError != nil })
+	if !strings.Contains(st.LastError.Error(), "certificate") {
+		t.Errorf("LastError %v, want a certificate error", st.LastError)
+	}
+
+	// Without a client certificate the server refuses the client.
+	noCert := fastConnector(l.URL())
+	noCert.TLS = &tls.Config{RootCAs: pool}
+	c3 := testConnect(t, netExchange(t, "anonymous"), noCert)
+	st = waitStatus(t, c3, "client refused", func(s ConnectorStatus) bool { return s.LastError != nil })
+	if st.State == ConnectorConnected {
+		t.Errorf("a client without certificate connected")
 	}
 }
