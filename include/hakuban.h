@@ -1,0 +1,1203 @@
+/*
+ * hakuban.h — the C interface of libhakuban, the only public header.
+ *
+ * hakuban lets processes EXPOSE data objects and lets other processes OBSERVE
+ * them. An object is a shared variable named by JSON (an object descriptor:
+ * a JSON value plus a set of JSON tags). Exactly one exposer writes it, any
+ * number of observers read its newest state. It is last-value state sharing,
+ * not messaging: a slow observer skips versions, it never gets a backlog.
+ *
+ * Everything happens through four CONTRACTS made on an EXCHANGE:
+ *
+ *   object observe (descriptor)       "I want this object"
+ *       -> receives object states
+ *   object expose  (descriptor, cap.) "I can produce this object"
+ *       -> receives a sink (an assignment) while it must produce
+ *   tag observe    (tag)              "I want every live object with this tag"
+ *       -> receives object events (descriptor + state, or "gone")
+ *   tag expose     (tag, capacity)    "I can produce any object with this tag"
+ *       -> receives one sink per object it must produce
+ *
+ * A sink (hakuban_object_state_sink) lets its holder send states,
+ * desynchronize the object and read its current state, until the exchange
+ * revokes it.
+ *
+ * ---------------------------------------------------------------------------
+ * CONVENTIONS (they hold for every function below unless its comment says
+ * otherwise)
+ *
+ * Results. Functions return int32_t codes from enum hakuban_result: 0 is
+ * success, negative values are errors, positive values are stream states
+ * (HAKUBAN_EMPTY, HAKUBAN_END, HAKUBAN_TIMEOUT). After a negative result,
+ * hakuban_last_error_message() on the same thread says what went wrong.
+ * Every function may return HAKUBAN_ERR_INTERNAL (a bug in hakuban, caught
+ * before it could harm the host process); the per-function lists below do
+ * not repeat it.
+ *
+ * Handles. Library objects are named by opaque 64-bit handles from the
+ * library's own table. 0 is never a valid handle. A handle that is 0,
+ * unknown, of the wrong kind (an exchange where a contract is expected),
+ * or already dropped (stale) makes the call return HAKUBAN_ERR_INVALID_HANDLE
+ * with a message; it never crashes the process. Every handle the library
+ * gives you must be released with its _drop function exactly once;
+ * _drop(0) is a no-op returning HAKUBAN_OK, dropping a stale handle returns
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ *
+ * Outputs come first and are named out (out_...). Output pointers must not
+ * be NULL (HAKUBAN_ERR_INVALID_ARGUMENT). On an error, outputs are left
+ * untouched unless stated.
+ *
+ * Bytes in are (pointer, length) and are copied: the caller keeps ownership.
+ * Bytes out are owned by a library handle and stay valid until that handle
+ * is dropped, or are copied into a caller buffer (..._copy functions).
+ *
+ * Threads. Every function may be called from any thread, concurrently, on
+ * the same or different handles. Dropping a handle while another thread is
+ * still using it is allowed (the other call finishes or returns an error),
+ * but pointers obtained from a handle's accessors become invalid when it is
+ * dropped.
+ *
+ * Waiting. Every stream-like handle (the four contracts and sinks) offers
+ * three ways to wait, usable together:
+ *   _try_next(out, h)            never blocks; HAKUBAN_EMPTY when nothing is
+ *                                pending;
+ *   _next(out, h, timeout_ms)    blocks up to timeout_ms (negative: forever);
+ *                                HAKUBAN_TIMEOUT when nothing came;
+ *   _fd(out, h)                  a file descriptor for poll/select/epoll that
+ *                                is readable while something is pending or
+ *                                the stream has ended. It stops being
+ *                                readable when a _try_next or _next call
+ *                                finds nothing pending. So: wait for
+ *                                readable, call _try_next until it returns
+ *                                HAKUBAN_EMPTY (or HAKUBAN_END), wait again.
+ *                                A wake-up is never lost; after the last item
+ *                                was taken the fd may stay readable until
+ *                                that HAKUBAN_EMPTY.
+ * plus an optional callback (_set_callback, see hakuban_notify_fn).
+ * _close(h) ends the stream: every blocked _next in any thread returns
+ * HAKUBAN_END at once, the fd becomes readable, the handle stays valid until
+ * dropped. _drop closes and releases the handle.
+ *
+ * Process caveats.
+ *   - Do not use the library in a child process forked after the library was
+ *     loaded: the Go runtime's threads do not survive fork() and the child
+ *     hangs. exec() in the child is fine. (Load the library lazily in the
+ *     parent, or fork before loading it.)
+ *   - The library cannot be unloaded: dlclose() does nothing.
+ *   - It never installs SIGINT/SIGTERM handlers; the Go runtime does install
+ *     handlers for synchronous signals (SIGSEGV, SIGBUS, SIGFPE) and SIGPROF,
+ *     chaining to handlers installed before it was loaded.
+ *   - Loading it starts a few threads and costs about 2 ms.
+ * ---------------------------------------------------------------------------
+ */
+#ifndef HAKUBAN_H
+#define HAKUBAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ========================================================================
+ * Versions
+ * ======================================================================== */
+
+/** Major version of this header (semantic versioning). */
+#define HAKUBAN_VERSION_MAJOR 0
+/** Minor version of this header. */
+#define HAKUBAN_VERSION_MINOR 1
+/** Patch version of this header. */
+#define HAKUBAN_VERSION_PATCH 0
+/** The version of this header as a string, "MAJOR.MINOR.PATCH". */
+#define HAKUBAN_VERSION "0.1.0"
+/**
+ * ABI version of this header. It is the number in the library's SONAME
+ * (libhakuban.so.0) and changes on every incompatible change of the binary
+ * interface. A program (or a binding) must refuse to use a library whose
+ * hakuban_abi_version() differs from the HAKUBAN_ABI_VERSION it was built
+ * against.
+ */
+#define HAKUBAN_ABI_VERSION 0
+
+/**
+ * Returns the version of the loaded library, e.g. "0.1.0" (compare with
+ * HAKUBAN_VERSION to detect a header/library mismatch). The string is static:
+ * never free it. Thread-safe; cannot fail.
+ */
+const char *hakuban_version(void);
+
+/**
+ * Returns the ABI version of the loaded library (compare with
+ * HAKUBAN_ABI_VERSION). Thread-safe; cannot fail.
+ */
+uint32_t hakuban_abi_version(void);
+
+/* ========================================================================
+ * Result codes and errors
+ * ======================================================================== */
+
+/**
+ * Result codes returned as int32_t. 0 is success, positive values are stream
+ * states, negative values are errors. The values are part of the ABI and are
+ * checked against the Go core's table (core.Codes()) by a test.
+ */
+enum hakuban_result {
+    /** Success. */
+    HAKUBAN_OK = 0,
+    /** A non-blocking call found nothing pending. */
+    HAKUBAN_EMPTY = 1,
+    /** The stream ended: its contract was closed (by _close, _drop or
+     *  dropping the exchange), or the sink was revoked. Not an error. */
+    HAKUBAN_END = 2,
+    /** A blocking call's timeout expired with nothing pending. */
+    HAKUBAN_TIMEOUT = 3,
+
+    /** An argument is out of range (for example a NULL output pointer). */
+    HAKUBAN_ERR_INVALID_ARGUMENT = -1,
+    /** A handle is 0, unknown, of the wrong kind, or already dropped. */
+    HAKUBAN_ERR_INVALID_HANDLE = -2,
+    /** A descriptor is not valid JSON (or is empty). */
+    HAKUBAN_ERR_INVALID_DESCRIPTOR = -3,
+    /** A descriptor is over the size limit (default 64 KiB). */
+    HAKUBAN_ERR_DESCRIPTOR_TOO_LARGE = -4,
+    /** An object descriptor has more tags than allowed (default 64). */
+    HAKUBAN_ERR_TOO_MANY_TAGS = -5,
+    /** An expose contract's capacity is not in 1..2^30. */
+    HAKUBAN_ERR_INVALID_CAPACITY = -6,
+    /** A state's version is older than the object's current one. */
+    HAKUBAN_ERR_STALE_VERSION = -7,
+    /** A write went through a revoked assignment (sink). */
+    HAKUBAN_ERR_REVOKED = -8,
+    /** The exchange was closed (dropped). */
+    HAKUBAN_ERR_CLOSED = -9,
+    /** A state's format stack does not have the expected encoding on top. */
+    HAKUBAN_ERR_WRONG_FORMAT = -10,
+    /** A caller buffer is too small; the needed size was stored. */
+    HAKUBAN_ERR_BUFFER_TOO_SMALL = -11,
+    /** An option is out of range. */
+    HAKUBAN_ERR_INVALID_CONFIG = -12,
+    /** The network refused a contract (permissions). */
+    HAKUBAN_ERR_REFUSED = -13,
+    /** A peer broke the wire protocol. */
+    HAKUBAN_ERR_PROTOCOL = -14,
+    /** A network connection failed. */
+    HAKUBAN_ERR_CONNECTION = -15,
+    /** A bug in hakuban (a recovered panic); the message says where. */
+    HAKUBAN_ERR_INTERNAL = -16
+};
+
+/**
+ * Returns the message of the last error (negative result) on the calling
+ * thread, or "" if there was none. The message is not cleared by successful
+ * calls. The string belongs to the library and stays valid until the next
+ * hakuban call on the same thread; copy it to keep it. Thread-safe (each
+ * thread has its own message); cannot fail.
+ */
+const char *hakuban_last_error_message(void);
+
+/**
+ * Frees a string the library allocated for the caller (only the strings whose
+ * documentation says so, such as hakuban_exchange_snapshot's). NULL is
+ * ignored. Thread-safe.
+ */
+void hakuban_string_free(char *s);
+
+/* ========================================================================
+ * Callbacks
+ * ======================================================================== */
+
+/**
+ * A notification callback: "something may be pending on the handle you
+ * registered me for (or it ended)". Call that handle's _try_next until it
+ * returns HAKUBAN_EMPTY or HAKUBAN_END. A callback can be spurious (nothing
+ * pending when you look); it is never missed: anything that becomes pending
+ * after a call started causes another call.
+ *
+ * THE CALLBACK CONTRACT (for every _set_callback and hakuban_log_set_callback):
+ *   - It runs on a thread owned by the library, never on the thread that
+ *     registered it or inside another hakuban call of yours.
+ *   - Callbacks of different handles may run concurrently on different
+ *     threads. One registration's callback is never run concurrently with
+ *     itself.
+ *   - It may call any hakuban function, including _try_next, _set_callback
+ *     and _drop on its own handle (re-entrant calls are allowed). It is never
+ *     called while the library holds an internal lock.
+ *   - No call starts after the registration is replaced, cleared, or its
+ *     handle dropped: the function doing that waits for a running call to
+ *     return first, so after it returns no callback runs. (Exception: called
+ *     from inside the callback itself it cannot wait for itself; the running
+ *     call simply finishes.) Do not, from callback A, drop the handle of
+ *     callback B while B drops A's handle: each would wait for the other.
+ *   - The drop function, if not NULL, runs exactly once per successful
+ *     registration, after the last call of the callback has returned and
+ *     before the replacing/clearing/dropping function returns (or, when that
+ *     function was called from inside the callback, right after the callback
+ *     returns, on the callback's thread). Use it to free user_data.
+ *   - It should return quickly: the thread it runs on serves only this
+ *     registration, but a slow callback delays its own notifications.
+ */
+typedef void (*hakuban_notify_fn)(void *user_data);
+
+/** Frees user_data of a callback registration; see hakuban_notify_fn. */
+typedef void (*hakuban_drop_fn)(void *user_data);
+
+/* ========================================================================
+ * Logging
+ * ======================================================================== */
+
+/** Log levels, from most to least verbose. */
+enum hakuban_log_level {
+    HAKUBAN_LOG_DEBUG = 0,
+    HAKUBAN_LOG_INFO = 1,
+    HAKUBAN_LOG_WARN = 2,
+    HAKUBAN_LOG_ERROR = 3,
+    /** Log nothing. */
+    HAKUBAN_LOG_OFF = 4
+};
+
+/**
+ * A log callback: level is one of enum hakuban_log_level, message one line of
+ * text ("msg key=value ...") valid only during the call. It follows the
+ * callback contract of hakuban_notify_fn (library thread, re-entrant calls
+ * allowed, none after it is replaced or cleared, drop runs once).
+ */
+typedef void (*hakuban_log_fn)(int32_t level, const char *message, void *user_data);
+
+/**
+ * Sets the process-wide log level: records below it are discarded. The
+ * default is HAKUBAN_LOG_WARN. Thread-safe.
+ *
+ * Returns HAKUBAN_OK, or HAKUBAN_ERR_INVALID_ARGUMENT if level is not one of
+ * enum hakuban_log_level.
+ */
+int32_t hakuban_log_set_level(int32_t level);
+
+/**
+ * Sends the library's log records (process-wide, from every exchange) to
+ * callback instead of standard error. NULL restores the default (one line
+ * per record on standard error). Records are queued and delivered in order
+ * on one library thread; when the callback cannot keep up, records are
+ * dropped and a later record says how many. The previous registration's drop
+ * function runs before this returns (see hakuban_notify_fn). On an error
+ * user_data stays yours and drop is not called. Thread-safe.
+ *
+ * Returns HAKUBAN_OK.
+ */
+int32_t hakuban_log_set_callback(hakuban_log_fn callback, void *user_data, hakuban_drop_fn drop);
+
+/* ========================================================================
+ * Handles
+ * ======================================================================== */
+
+/** An exchange: the local meeting point of contracts. Drop with
+ *  hakuban_exchange_drop. */
+typedef uint64_t hakuban_exchange;
+/** An object descriptor (JSON value + set of tags). Drop with
+ *  hakuban_object_descriptor_drop. */
+typedef uint64_t hakuban_object_descriptor;
+/** A tag descriptor (a JSON value). Drop with hakuban_tag_descriptor_drop. */
+typedef uint64_t hakuban_tag_descriptor;
+/** One state of an object. Drop with hakuban_object_state_drop. */
+typedef uint64_t hakuban_object_state;
+/** An object observe contract. Drop with
+ *  hakuban_object_observe_contract_drop. */
+typedef uint64_t hakuban_object_observe_contract;
+/** An object expose contract. Drop with hakuban_object_expose_contract_drop. */
+typedef uint64_t hakuban_object_expose_contract;
+/** A tag observe contract. Drop with hakuban_tag_observe_contract_drop. */
+typedef uint64_t hakuban_tag_observe_contract;
+/** A tag expose contract. Drop with hakuban_tag_expose_contract_drop. */
+typedef uint64_t hakuban_tag_expose_contract;
+/** An assignment: the right to write one object while elected. Drop with
+ *  hakuban_object_state_sink_drop. */
+typedef uint64_t hakuban_object_state_sink;
+
+/** Contract statuses (the _status functions): why states or assignments are
+ *  (not) arriving. */
+enum hakuban_status {
+    /** Observers receive fresh states; exposers are elected. */
+    HAKUBAN_STATUS_ACTIVE = 0,
+    /** The object is observed but nobody can expose it. */
+    HAKUBAN_STATUS_WAITING_FOR_EXPOSER = 1,
+    /** The exposer is not needed: nobody observes its objects. */
+    HAKUBAN_STATUS_NO_OBSERVERS = 2,
+    /** The object is observed, but another exposer is elected. */
+    HAKUBAN_STATUS_STANDBY = 3,
+    /** An exposer is elected but the state is missing or not synchronized. */
+    HAKUBAN_STATUS_STALE = 4,
+    /** A tag observer with no live object carrying its tag. */
+    HAKUBAN_STATUS_IDLE = 5,
+    /** The contract was closed. */
+    HAKUBAN_STATUS_CLOSED = 6,
+    /** The network refused the contract (permissions). */
+    HAKUBAN_STATUS_REFUSED = 7
+};
+
+/* ========================================================================
+ * Exchange
+ * ======================================================================== */
+
+/**
+ * Options of hakuban_exchange_new. Always start with
+ * hakuban_exchange_options_init, then change what you need: fields may be
+ * added in later versions (with a new HAKUBAN_ABI_VERSION).
+ */
+typedef struct hakuban_exchange_options {
+    /** Name of the exchange in snapshots and logs. NULL means "exchange".
+     *  Copied by hakuban_exchange_new. */
+    const char *name;
+    /** Maximum bytes of canonical JSON of a descriptor (value plus tags),
+     *  1 .. 2^30; default 65536. */
+    size_t max_descriptor_size;
+    /** Maximum number of distinct tags of an object descriptor; default 64. */
+    size_t max_tags;
+    /** Objects move between exposers while their loads differ by more than
+     *  this fraction, 0 < x < 1; default 0.1. */
+    double rebalance_threshold;
+    /** How often the rebalancer may move objects, in ms, > 0; default 100. */
+    int64_t rebalance_interval_ms;
+    /** Most objects moved per rebalance interval, > 0; default 64. */
+    int32_t max_moves_per_interval;
+    /** During a planned move the old exposer keeps its assignment until the
+     *  new one has sent a state, or at most this long, in ms, > 0;
+     *  default 1000. */
+    int64_t handover_timeout_ms;
+} hakuban_exchange_options;
+
+/**
+ * Fills *out with the default options. NULL is ignored. Thread-safe; cannot
+ * fail.
+ */
+void hakuban_exchange_options_init(hakuban_exchange_options *out);
+
+/**
+ * Creates an exchange. options may be NULL for the defaults; it is only read
+ * during the call. The caller owns *out and must drop it.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_CONFIG if an option is out of range.
+ */
+int32_t hakuban_exchange_new(hakuban_exchange *out, const hakuban_exchange_options *options);
+
+/**
+ * Closes the exchange and releases the handle. Every contract made on it is
+ * closed: their blocked _next calls return HAKUBAN_END, their sinks are
+ * revoked. The handles of those contracts, sinks, states and descriptors stay
+ * valid (and must still be dropped); creating contracts on a dropped exchange
+ * is impossible (its handle is stale).
+ *
+ * Returns HAKUBAN_OK (also for exchange == 0); HAKUBAN_ERR_INVALID_HANDLE if
+ * exchange is stale, unknown or of another kind.
+ */
+int32_t hakuban_exchange_drop(hakuban_exchange exchange);
+
+/**
+ * Stores in *out a JSON picture of the exchange: objects (descriptor,
+ * liveness, elected exposer, version, size, synchronized), tags, contracts
+ * (kind, status, capacity, load) and counters. The string is NUL-terminated
+ * and owned by the caller: free it with hakuban_string_free.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_exchange_snapshot(char **out, hakuban_exchange exchange);
+
+/* ========================================================================
+ * Descriptors
+ *
+ * Descriptors are immutable. Identity is by JSON value, not by text:
+ * {"a":1,"b":2} and {"b":2, "a":1} are the same; tag order and duplicate tags
+ * do not matter. Accessors return the canonical JSON (sorted keys, no white
+ * space). Descriptors are checked against the default limits (64 KiB, 64
+ * tags) when created and against the exchange's limits when used.
+ * ======================================================================== */
+
+/**
+ * Creates a tag descriptor from NUL-terminated JSON text, e.g. "\"sensors\""
+ * or "{\"room\": 12}". The text is only read during the call. The caller owns
+ * *out and must drop it.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out or json is NULL;
+ * HAKUBAN_ERR_INVALID_DESCRIPTOR if json is not one valid JSON value;
+ * HAKUBAN_ERR_DESCRIPTOR_TOO_LARGE.
+ */
+int32_t hakuban_tag_descriptor_new(hakuban_tag_descriptor *out, const char *json);
+
+/**
+ * Stores in *out the tag's canonical JSON, NUL-terminated, owned by the
+ * handle: valid until the tag descriptor is dropped.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_tag_descriptor_json(const char **out, hakuban_tag_descriptor tag);
+
+/**
+ * Releases a tag descriptor. Contracts made with it keep their own copy.
+ *
+ * Returns HAKUBAN_OK (also for tag == 0); HAKUBAN_ERR_INVALID_HANDLE if tag
+ * is stale (already dropped), unknown or of another kind.
+ */
+int32_t hakuban_tag_descriptor_drop(hakuban_tag_descriptor tag);
+
+/**
+ * Creates an object descriptor from NUL-terminated JSON text and tags_len
+ * tags, each NUL-terminated JSON text (tags may be NULL when tags_len is 0).
+ * Everything is only read during the call. The caller owns *out and must
+ * drop it.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out or json is NULL, or
+ * tags (or one of its first tags_len elements) is NULL while tags_len > 0;
+ * HAKUBAN_ERR_INVALID_DESCRIPTOR if the value or a tag is not valid JSON;
+ * HAKUBAN_ERR_DESCRIPTOR_TOO_LARGE; HAKUBAN_ERR_TOO_MANY_TAGS.
+ */
+int32_t hakuban_object_descriptor_new(hakuban_object_descriptor *out, const char *json,
+                                      const char *const *tags, size_t tags_len);
+
+/**
+ * Stores in *out the canonical JSON of the descriptor's value (without the
+ * tags), NUL-terminated, owned by the handle: valid until it is dropped.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_descriptor_json(const char **out, hakuban_object_descriptor descriptor);
+
+/**
+ * Stores in *out the descriptor's identity: the canonical JSON
+ * {"json":<value>,"tags":[<tag>,...]} with tags sorted. Two descriptors name
+ * the same object exactly when their keys are equal, so it can be used as a
+ * hash-table key. NUL-terminated, owned by the handle: valid until it is
+ * dropped.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_descriptor_key(const char **out, hakuban_object_descriptor descriptor);
+
+/**
+ * Stores in *out the number of distinct tags of the descriptor.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_descriptor_tag_count(size_t *out, hakuban_object_descriptor descriptor);
+
+/**
+ * Stores in *out the canonical JSON of the index-th tag (tags are sorted by
+ * their canonical JSON), NUL-terminated, owned by the handle: valid until it
+ * is dropped.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL or index is
+ * not below the tag count; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_descriptor_tag_json(const char **out, hakuban_object_descriptor descriptor,
+                                           size_t index);
+
+/**
+ * Releases an object descriptor, and the strings its accessors returned.
+ * Contracts made with it keep their own copy.
+ *
+ * Returns HAKUBAN_OK (also for descriptor == 0); HAKUBAN_ERR_INVALID_HANDLE
+ * if it is stale (already dropped), unknown or of another kind.
+ */
+int32_t hakuban_object_descriptor_drop(hakuban_object_descriptor descriptor);
+
+/* ========================================================================
+ * Object states
+ *
+ * A state is: data (bytes the library never interprets), format (a stack of
+ * short strings naming the encodings applied, innermost first, e.g. ["JSON"]
+ * or ["JSON","zstd"]), version (a sequence of int64 compared
+ * lexicographically: [1,5] < [1,6] < [2], a prefix is smaller) and
+ * synchronized (whether it is the current truth from a live exposer).
+ * States are immutable.
+ * ======================================================================== */
+
+/**
+ * Creates a state to send through a sink. version (version_len numbers) may
+ * be NULL/0: the sink then makes a version greater than the object's current
+ * one that tracks the wall clock. format is an array of format_len
+ * NUL-terminated strings (NULL when format_len is 0). data (data_len bytes)
+ * may be NULL when data_len is 0. Everything is copied. The caller owns *out
+ * and must drop it; sending does not consume it.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL, or a
+ * pointer is NULL while its length is not 0, or a format string is NULL.
+ */
+int32_t hakuban_object_state_new(hakuban_object_state *out, const int64_t *version,
+                                 size_t version_len, const char *const *format, size_t format_len,
+                                 const void *data, size_t data_len);
+
+/**
+ * Creates a state whose data is the canonical form of the NUL-terminated
+ * JSON text json and whose format is ["JSON"] (the JSON helper of SPEC 2.3).
+ * version as for hakuban_object_state_new. The caller owns *out.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out or json is NULL, or
+ * json is not valid JSON, or version is NULL while version_len is not 0.
+ */
+int32_t hakuban_object_state_new_json(hakuban_object_state *out, const int64_t *version,
+                                      size_t version_len, const char *json);
+
+/**
+ * Stores in *out a pointer to the state's version numbers and in *out_len
+ * their count (0 for a state created without a version; *out is then NULL).
+ * The array is owned by the handle: valid until the state is dropped.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out or out_len is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_version(const int64_t **out, size_t *out_len,
+                                     hakuban_object_state state);
+
+/**
+ * Stores in *out the number of entries of the state's format stack.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_format_count(size_t *out, hakuban_object_state state);
+
+/**
+ * Stores in *out the index-th entry of the format stack (0 is the innermost
+ * encoding, format_count-1 the outermost), NUL-terminated, owned by the
+ * handle: valid until the state is dropped.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL or index is
+ * not below the format count; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_format(const char **out, hakuban_object_state state, size_t index);
+
+/**
+ * Stores in *out a pointer to the state's data and in *out_len its length
+ * (*out is NULL when the length is 0). The bytes are owned by the handle:
+ * valid until the state is dropped. The first call copies the data into
+ * memory owned by the handle; for large payloads prefer
+ * hakuban_object_state_data_copy, which copies once, into your buffer.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out or out_len is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_data(const void **out, size_t *out_len, hakuban_object_state state);
+
+/**
+ * Stores in *out the length of the state's data in bytes.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_data_len(size_t *out, hakuban_object_state state);
+
+/**
+ * Copies the state's data into the caller's buffer out of out_capacity bytes
+ * and stores its length in *out_len. When the buffer is too small nothing is
+ * copied, *out_len is set to the needed size and HAKUBAN_ERR_BUFFER_TOO_SMALL
+ * is returned (so out may be NULL with out_capacity 0 to ask for the size).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_BUFFER_TOO_SMALL; HAKUBAN_ERR_INVALID_ARGUMENT
+ * if out_len is NULL, or out is NULL while out_capacity is not 0;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_data_copy(void *out, size_t out_capacity, size_t *out_len,
+                                       hakuban_object_state state);
+
+/**
+ * Stores in *out whether the state is synchronized: the current truth from a
+ * live exposer. States received by observers carry it; states you created
+ * are not synchronized (a sink marks what it publishes synchronized).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_synchronized(bool *out, hakuban_object_state state);
+
+/**
+ * Stores in *out how many milliseconds ago a not-synchronized state was last
+ * synchronized, measured now (it grows while you hold the state); 0 for a
+ * synchronized state or when unknown.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_unsynchronized_ms(int64_t *out, hakuban_object_state state);
+
+/**
+ * The JSON helper for reading: if the outermost format is "JSON", stores in
+ * *out the data (NUL-terminated JSON text owned by the handle, valid until
+ * the state is dropped) and in *out_len its length without the NUL.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_WRONG_FORMAT if the outermost format is not
+ * "JSON"; HAKUBAN_ERR_INVALID_ARGUMENT if out or out_len is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_json(const char **out, size_t *out_len, hakuban_object_state state);
+
+/**
+ * Releases a state and every pointer its accessors returned.
+ *
+ * Returns HAKUBAN_OK (also for state == 0); HAKUBAN_ERR_INVALID_HANDLE if it
+ * is stale (already dropped), unknown or of another kind.
+ */
+int32_t hakuban_object_state_drop(hakuban_object_state state);
+
+/* ========================================================================
+ * Object observe contract: "I want this object"
+ *
+ * Makes the object live and receives its newest state whenever it changes
+ * (new data, or only its synchronized flag). At most one state is pending:
+ * a slow reader skips versions, versions never go backwards.
+ * ======================================================================== */
+
+/**
+ * Makes an object observe contract on exchange for descriptor (borrowed: the
+ * contract keeps its own copy). The caller owns *out and must drop it.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE (exchange or descriptor);
+ * HAKUBAN_ERR_DESCRIPTOR_TOO_LARGE, HAKUBAN_ERR_TOO_MANY_TAGS (over the
+ * exchange's limits); HAKUBAN_ERR_CLOSED if the exchange is closing.
+ */
+int32_t hakuban_object_observe_contract_new(hakuban_object_observe_contract *out,
+                                            hakuban_exchange exchange,
+                                            hakuban_object_descriptor descriptor);
+
+/**
+ * Takes the pending state without waiting: stores a new state handle in *out
+ * (owned by the caller: drop it).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_EMPTY if no new state is pending (*out is set
+ * to 0); HAKUBAN_END once the contract is closed (*out set to 0);
+ * HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_observe_contract_try_next(hakuban_object_state *out,
+                                                 hakuban_object_observe_contract contract);
+
+/**
+ * Waits up to timeout_ms milliseconds (negative: forever; 0: do not wait) for
+ * a new state and stores its handle in *out (owned by the caller). Returns at
+ * once with HAKUBAN_END when the contract is closed or dropped from another
+ * thread.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_TIMEOUT (*out set to 0); HAKUBAN_END (*out set
+ * to 0); HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_observe_contract_next(hakuban_object_state *out,
+                                             hakuban_object_observe_contract contract,
+                                             int64_t timeout_ms);
+
+/**
+ * Stores in *out a file descriptor that is readable while a state is pending
+ * or the contract is closed (see "Waiting" at the top). The fd belongs to
+ * the handle: do not read, write or close it; it is closed when the handle is
+ * dropped (so stop polling it first). Every call returns the same fd.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE; HAKUBAN_ERR_INTERNAL if the system is out of
+ * file descriptors.
+ */
+int32_t hakuban_object_observe_contract_fd(int *out, hakuban_object_observe_contract contract);
+
+/**
+ * Registers callback, called when a state may be pending or the contract
+ * ended (see hakuban_notify_fn for the full contract). Replaces (and drops) a
+ * previous registration; callback NULL only clears it. Called once soon after
+ * registering, so nothing pending before is missed. On an error user_data
+ * stays yours and drop is not called.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_observe_contract_set_callback(hakuban_object_observe_contract contract,
+                                                     hakuban_notify_fn callback, void *user_data,
+                                                     hakuban_drop_fn drop);
+
+/**
+ * Stores in *out the object's newest state without consuming it (a new state
+ * handle owned by the caller).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_EMPTY if the object has no state yet (*out set
+ * to 0); HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_observe_contract_current(hakuban_object_state *out,
+                                                hakuban_object_observe_contract contract);
+
+/**
+ * Stores in *out the contract's status (enum hakuban_status): ACTIVE,
+ * WAITING_FOR_EXPOSER, STALE or CLOSED.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_observe_contract_status(int32_t *out,
+                                               hakuban_object_observe_contract contract);
+
+/**
+ * Stores in *out a new handle to the observed object's descriptor (owned by
+ * the caller: drop it).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_observe_contract_descriptor(hakuban_object_descriptor *out,
+                                                   hakuban_object_observe_contract contract);
+
+/**
+ * Closes the contract: the object is forgotten when nothing else keeps it
+ * live, blocked _next calls in every thread return HAKUBAN_END, later ones
+ * too, the fd becomes readable. The handle stays valid until dropped.
+ * Idempotent.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_observe_contract_close(hakuban_object_observe_contract contract);
+
+/**
+ * Closes the contract (as _close), waits for a running callback to return,
+ * runs the callback's drop function, closes the fd and releases the handle.
+ *
+ * Returns HAKUBAN_OK (also for contract == 0); HAKUBAN_ERR_INVALID_HANDLE if
+ * it is stale (already dropped), unknown or of another kind.
+ */
+int32_t hakuban_object_observe_contract_drop(hakuban_object_observe_contract contract);
+
+/* ========================================================================
+ * Object expose contract: "I can produce this object"
+ *
+ * Yields a sink only while this contract is elected and somebody observes
+ * the object (lazy exposing), so nothing is produced that nobody wants.
+ * ======================================================================== */
+
+/**
+ * Makes an object expose contract on exchange for descriptor (borrowed) with
+ * the given capacity (1..2^30; 1 is typical: how many objects this exposer
+ * can carry, weighing elections). The caller owns *out and must drop it.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE (exchange or descriptor);
+ * HAKUBAN_ERR_INVALID_CAPACITY; HAKUBAN_ERR_DESCRIPTOR_TOO_LARGE,
+ * HAKUBAN_ERR_TOO_MANY_TAGS (over the exchange's limits); HAKUBAN_ERR_CLOSED.
+ */
+int32_t hakuban_object_expose_contract_new(hakuban_object_expose_contract *out,
+                                           hakuban_exchange exchange,
+                                           hakuban_object_descriptor descriptor, uint32_t capacity);
+
+/**
+ * Takes a new assignment without waiting: stores a sink handle in *out (owned
+ * by the caller: drop it when the assignment ends or you no longer need it).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_EMPTY (*out set to 0); HAKUBAN_END once the
+ * contract is closed (*out set to 0); HAKUBAN_ERR_INVALID_ARGUMENT if out is
+ * NULL; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_expose_contract_try_next(hakuban_object_state_sink *out,
+                                                hakuban_object_expose_contract contract);
+
+/**
+ * Waits up to timeout_ms (negative: forever) for a new assignment and stores
+ * its sink handle in *out (owned by the caller). Returns at once with
+ * HAKUBAN_END when the contract is closed or dropped from another thread.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_TIMEOUT (*out set to 0); HAKUBAN_END (*out set
+ * to 0); HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_expose_contract_next(hakuban_object_state_sink *out,
+                                            hakuban_object_expose_contract contract,
+                                            int64_t timeout_ms);
+
+/**
+ * Stores in *out a file descriptor readable while an assignment is pending
+ * or the contract is closed. Owned by the handle, as for
+ * hakuban_object_observe_contract_fd.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE; HAKUBAN_ERR_INTERNAL if out of descriptors.
+ */
+int32_t hakuban_object_expose_contract_fd(int *out, hakuban_object_expose_contract contract);
+
+/**
+ * Registers callback, called when an assignment may be pending or the
+ * contract ended; as hakuban_object_observe_contract_set_callback.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_expose_contract_set_callback(hakuban_object_expose_contract contract,
+                                                    hakuban_notify_fn callback, void *user_data,
+                                                    hakuban_drop_fn drop);
+
+/**
+ * Stores in *out the contract's status (enum hakuban_status): ACTIVE while
+ * elected, STANDBY while another exposer is elected, NO_OBSERVERS, CLOSED.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_expose_contract_status(int32_t *out,
+                                              hakuban_object_expose_contract contract);
+
+/**
+ * Stores in *out a new handle to the exposed object's descriptor (owned by
+ * the caller).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_expose_contract_descriptor(hakuban_object_descriptor *out,
+                                                  hakuban_object_expose_contract contract);
+
+/**
+ * Closes the contract: its sink is revoked and the object fails over to
+ * another exposer, if any; blocked _next calls return HAKUBAN_END. The handle
+ * stays valid until dropped. Idempotent.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_expose_contract_close(hakuban_object_expose_contract contract);
+
+/**
+ * Closes the contract (as _close), stops its callback (see hakuban_notify_fn),
+ * closes its fd and releases the handle. Sink handles it produced stay valid
+ * (their assignments are revoked) and must still be dropped.
+ *
+ * Returns HAKUBAN_OK (also for contract == 0); HAKUBAN_ERR_INVALID_HANDLE if
+ * it is stale (already dropped), unknown or of another kind.
+ */
+int32_t hakuban_object_expose_contract_drop(hakuban_object_expose_contract contract);
+
+/* ========================================================================
+ * Tag observe contract: "I want every live object with this tag"
+ *
+ * Never makes an object live by itself: it sees objects live for another
+ * reason. At most one event per object is pending.
+ * ======================================================================== */
+
+/**
+ * What a tag observe contract delivers: the newest state of one object
+ * carrying the tag, or that object's disappearance (gone). Both handles are
+ * owned by the caller and must be dropped (state is 0 when gone).
+ */
+typedef struct hakuban_object_event {
+    /** The object's descriptor; drop it. */
+    hakuban_object_descriptor descriptor;
+    /** The object's newest state; drop it. 0 when gone is true. */
+    hakuban_object_state state;
+    /** The object is no longer live: no more events for it follow unless it
+     *  becomes live again. */
+    bool gone;
+} hakuban_object_event;
+
+/**
+ * Makes a tag observe contract on exchange for tag (borrowed). The caller
+ * owns *out and must drop it.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE (exchange or tag); HAKUBAN_ERR_CLOSED.
+ */
+int32_t hakuban_tag_observe_contract_new(hakuban_tag_observe_contract *out,
+                                         hakuban_exchange exchange, hakuban_tag_descriptor tag);
+
+/**
+ * Takes a pending event without waiting and stores it in *out (its handles
+ * are owned by the caller).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_EMPTY (*out zeroed); HAKUBAN_END once the
+ * contract is closed (*out zeroed); HAKUBAN_ERR_INVALID_ARGUMENT if out is
+ * NULL; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_tag_observe_contract_try_next(hakuban_object_event *out,
+                                              hakuban_tag_observe_contract contract);
+
+/**
+ * Waits up to timeout_ms (negative: forever) for an event and stores it in
+ * *out. Returns at once with HAKUBAN_END when the contract is closed or
+ * dropped from another thread.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_TIMEOUT (*out zeroed); HAKUBAN_END (*out
+ * zeroed); HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_tag_observe_contract_next(hakuban_object_event *out,
+                                          hakuban_tag_observe_contract contract,
+                                          int64_t timeout_ms);
+
+/**
+ * Stores in *out a file descriptor readable while an event is pending or the
+ * contract is closed. Owned by the handle, as for
+ * hakuban_object_observe_contract_fd.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE; HAKUBAN_ERR_INTERNAL if out of descriptors.
+ */
+int32_t hakuban_tag_observe_contract_fd(int *out, hakuban_tag_observe_contract contract);
+
+/**
+ * Registers callback, called when an event may be pending or the contract
+ * ended; as hakuban_object_observe_contract_set_callback.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_tag_observe_contract_set_callback(hakuban_tag_observe_contract contract,
+                                                  hakuban_notify_fn callback, void *user_data,
+                                                  hakuban_drop_fn drop);
+
+/**
+ * Stores in *out the contract's status (enum hakuban_status): ACTIVE while
+ * some object with the tag is live, IDLE otherwise, CLOSED.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_tag_observe_contract_status(int32_t *out, hakuban_tag_observe_contract contract);
+
+/**
+ * Stores in *out a new handle to the observed tag (owned by the caller).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_tag_observe_contract_tag(hakuban_tag_descriptor *out,
+                                         hakuban_tag_observe_contract contract);
+
+/**
+ * Closes the contract; blocked _next calls return HAKUBAN_END. The handle
+ * stays valid until dropped. Idempotent.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_tag_observe_contract_close(hakuban_tag_observe_contract contract);
+
+/**
+ * Closes the contract, stops its callback, closes its fd and releases the
+ * handle.
+ *
+ * Returns HAKUBAN_OK (also for contract == 0); HAKUBAN_ERR_INVALID_HANDLE if
+ * it is stale (already dropped), unknown or of another kind.
+ */
+int32_t hakuban_tag_observe_contract_drop(hakuban_tag_observe_contract contract);
+
+/* ========================================================================
+ * Tag expose contract: "I can produce any object with this tag"
+ *
+ * Offered only objects that an object observer asks for by full descriptor,
+ * one sink per object it is elected for.
+ * ======================================================================== */
+
+/**
+ * Makes a tag expose contract on exchange for tag (borrowed) with the given
+ * capacity (1..2^30). The caller owns *out and must drop it.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE (exchange or tag); HAKUBAN_ERR_INVALID_CAPACITY;
+ * HAKUBAN_ERR_CLOSED.
+ */
+int32_t hakuban_tag_expose_contract_new(hakuban_tag_expose_contract *out,
+                                        hakuban_exchange exchange, hakuban_tag_descriptor tag,
+                                        uint32_t capacity);
+
+/**
+ * Takes a new assignment without waiting: stores a sink handle in *out (owned
+ * by the caller).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_EMPTY (*out set to 0); HAKUBAN_END once the
+ * contract is closed (*out set to 0); HAKUBAN_ERR_INVALID_ARGUMENT if out is
+ * NULL; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_tag_expose_contract_try_next(hakuban_object_state_sink *out,
+                                             hakuban_tag_expose_contract contract);
+
+/**
+ * Waits up to timeout_ms (negative: forever) for a new assignment and stores
+ * its sink handle in *out. Returns at once with HAKUBAN_END when the contract
+ * is closed or dropped from another thread.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_TIMEOUT (*out set to 0); HAKUBAN_END (*out set
+ * to 0); HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_tag_expose_contract_next(hakuban_object_state_sink *out,
+                                         hakuban_tag_expose_contract contract, int64_t timeout_ms);
+
+/**
+ * Stores in *out a file descriptor readable while an assignment is pending
+ * or the contract is closed. Owned by the handle, as for
+ * hakuban_object_observe_contract_fd.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE; HAKUBAN_ERR_INTERNAL if out of descriptors.
+ */
+int32_t hakuban_tag_expose_contract_fd(int *out, hakuban_tag_expose_contract contract);
+
+/**
+ * Registers callback, called when an assignment may be pending or the
+ * contract ended; as hakuban_object_observe_contract_set_callback.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_tag_expose_contract_set_callback(hakuban_tag_expose_contract contract,
+                                                 hakuban_notify_fn callback, void *user_data,
+                                                 hakuban_drop_fn drop);
+
+/**
+ * Stores in *out the contract's status (enum hakuban_status): ACTIVE while
+ * elected for some object, NO_OBSERVERS otherwise, CLOSED.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_tag_expose_contract_status(int32_t *out, hakuban_tag_expose_contract contract);
+
+/**
+ * Stores in *out a new handle to the exposed tag (owned by the caller).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_tag_expose_contract_tag(hakuban_tag_descriptor *out,
+                                        hakuban_tag_expose_contract contract);
+
+/**
+ * Closes the contract: its sinks are revoked and their objects fail over;
+ * blocked _next calls return HAKUBAN_END. The handle stays valid until
+ * dropped. Idempotent.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_tag_expose_contract_close(hakuban_tag_expose_contract contract);
+
+/**
+ * Closes the contract, stops its callback, closes its fd and releases the
+ * handle. Sink handles it produced stay valid (revoked) and must be dropped.
+ *
+ * Returns HAKUBAN_OK (also for contract == 0); HAKUBAN_ERR_INVALID_HANDLE if
+ * it is stale (already dropped), unknown or of another kind.
+ */
+int32_t hakuban_tag_expose_contract_drop(hakuban_tag_expose_contract contract);
+
+/* ========================================================================
+ * Object state sink: an assignment
+ *
+ * Lets its holder write one object while elected. The exchange revokes it
+ * when nobody observes the object any more, when the object moves to another
+ * exposer, or when its contract closes; writes through a revoked sink fail
+ * with HAKUBAN_ERR_REVOKED (fencing), so a de-elected exposer never
+ * overwrites its successor. As a stream, a sink has one event: its end.
+ * ======================================================================== */
+
+/**
+ * Publishes state (borrowed: you keep it, and may send it again) as the
+ * object's newest, synchronized state. A state without a version gets one
+ * greater than the current one. The same version as the current one only
+ * marks an unsynchronized state synchronized again.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_STALE_VERSION if the state's version is
+ * older than the current one; HAKUBAN_ERR_REVOKED if the assignment has
+ * ended; HAKUBAN_ERR_INVALID_HANDLE (sink or state).
+ */
+int32_t hakuban_object_state_sink_send(hakuban_object_state_sink sink, hakuban_object_state state);
+
+/**
+ * Marks the object's current state as no longer synchronized (stale, no new
+ * data); observers are told. The next send makes it fresh again.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_REVOKED; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_sink_desynchronize(hakuban_object_state_sink sink);
+
+/**
+ * Stores in *out the object's newest state (for example the predecessor's
+ * last one after a failover), a new handle owned by the caller.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_EMPTY if the object has no state (*out set to
+ * 0); HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_sink_current(hakuban_object_state *out,
+                                          hakuban_object_state_sink sink);
+
+/**
+ * Stores in *out the assignment's fencing token; tokens of one object
+ * increase with every new assignment.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_sink_token(uint64_t *out, hakuban_object_state_sink sink);
+
+/**
+ * Stores in *out a new handle to the descriptor of the object this sink
+ * writes (owned by the caller).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_sink_descriptor(hakuban_object_descriptor *out,
+                                             hakuban_object_state_sink sink);
+
+/**
+ * Checks without waiting whether the assignment has ended.
+ *
+ * Returns HAKUBAN_EMPTY while the assignment is valid; HAKUBAN_END once it
+ * was revoked (stop producing the object); HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_sink_try_next(hakuban_object_state_sink sink);
+
+/**
+ * Waits up to timeout_ms (negative: forever) for the assignment to end.
+ * Returns at once with HAKUBAN_END when the sink is revoked or dropped from
+ * another thread.
+ *
+ * Returns HAKUBAN_END; HAKUBAN_TIMEOUT while still valid;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_sink_next(hakuban_object_state_sink sink, int64_t timeout_ms);
+
+/**
+ * Stores in *out a file descriptor that becomes readable when the assignment
+ * ends (and stays readable). Owned by the handle, as for
+ * hakuban_object_observe_contract_fd.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE; HAKUBAN_ERR_INTERNAL if out of descriptors.
+ */
+int32_t hakuban_object_state_sink_fd(int *out, hakuban_object_state_sink sink);
+
+/**
+ * Registers callback, called when the assignment ends (and possibly once
+ * spuriously after registering); as
+ * hakuban_object_observe_contract_set_callback.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_object_state_sink_set_callback(hakuban_object_state_sink sink,
+                                               hakuban_notify_fn callback, void *user_data,
+                                               hakuban_drop_fn drop);
+
+/**
+ * Releases the sink handle: wakes its blocked _next calls (HAKUBAN_END),
+ * stops its callback and closes its fd. It does not end the assignment
+ * itself: the object stays assigned to the contract until the exchange
+ * revokes it (close the contract to give up every object).
+ *
+ * Returns HAKUBAN_OK (also for sink == 0); HAKUBAN_ERR_INVALID_HANDLE if it
+ * is stale (already dropped), unknown or of another kind.
+ */
+int32_t hakuban_object_state_sink_drop(hakuban_object_state_sink sink);
+
+/* ========================================================================
+ * Network: connector and listener
+ *
+ * RESERVED for the network issue, which adds here: the connector (a list of
+ * upstream URLs, hakuban_connector_options with hakuban_connector_options_init,
+ * status) and the listener. Nothing is declared yet.
+ * ======================================================================== */
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* HAKUBAN_H */
