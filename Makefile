@@ -5,14 +5,14 @@ RACE      ?= -race
 BENCHTIME ?= 1s
 COUNT     ?= 1
 
-.PHONY: all build test test-go lint vet fmt bench fuzz demo clean help
+.PHONY: all build test test-go lint vet fmt bench fuzz demo clean help lib test-c bench-c install
 
 all: build ## build everything
 
 build: ## build the Go packages and commands
 	$(GO) build $(GOFLAGS) ./...
 
-test: lint test-go ## run every test suite (the README's test command)
+test: lint test-go test-c ## run every test suite (the README's test command)
 
 test-go: ## Go tests with the race detector
 	$(GO) test $(GOFLAGS) $(RACE) -count=1 ./...
@@ -26,8 +26,34 @@ fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-bench: ## benchmarks (COUNT=6 for benchstat-ready output)
+bench: bench-c ## benchmarks (COUNT=6 for benchstat-ready output)
 	$(GO) test $(GOFLAGS) -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) ./...
+
+# The C library (libhakuban.so, include/hakuban.h) is built by CMake, which
+# runs go build -buildmode=c-shared; see CMakeLists.txt and docs/c.md.
+CMAKE     ?= cmake
+BUILD_DIR ?= build
+PREFIX    ?= /usr/local
+JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
+
+$(BUILD_DIR)/CMakeCache.txt:
+	@command -v $(CMAKE) >/dev/null || { echo "cmake not found (Debian: apt-get install cmake)"; exit 1; }
+	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+lib: $(BUILD_DIR)/CMakeCache.txt ## build the C library: build/lib/libhakuban.so
+	$(CMAKE) --build $(BUILD_DIR) --target hakuban_lib
+
+test-c: $(BUILD_DIR)/CMakeCache.txt ## C library tests (ctest: API, bad handles, fd, callbacks, threads, ASan, install)
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+
+bench-c: $(BUILD_DIR)/CMakeCache.txt ## C API benchmarks (3 runs each, medians)
+	$(CMAKE) --build $(BUILD_DIR) --target bench_capi
+	$(BUILD_DIR)/tests/c/bench_capi
+
+install: $(BUILD_DIR)/CMakeCache.txt ## install the C library, header, CMake and pkg-config files under PREFIX
+	$(CMAKE) --build $(BUILD_DIR) --target hakuban_lib
+	$(CMAKE) --install $(BUILD_DIR) --prefix $(PREFIX)
 
 FUZZTIME ?= 30s
 fuzz: ## run every fuzz target for FUZZTIME each
