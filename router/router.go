@@ -63,10 +63,14 @@ type Config struct {
 	LogLevel, LogFormat string
 	// Logger, when set, receives the router's logs.
 	Logger *slog.Logger
-	// MonitorTag (publishing the router's own snapshot as objects) is not
-	// implemented yet; Validate refuses a non-empty value rather than
-	// ignore it.
+	// MonitorTag, when set, makes the router publish its own state
+	// (MonitorValue: links, upstream, snapshot) as an object with this tag
+	// (a JSON string), so that clients can watch it with ordinary
+	// contracts. It is produced only while observed.
 	MonitorTag string
+	// MonitorInterval is how often the monitor object is refreshed while
+	// observed. Default 1 s.
+	MonitorInterval time.Duration
 }
 
 // DefaultConfig returns the default configuration: one listener on
@@ -78,6 +82,7 @@ func DefaultConfig() Config {
 		Limits:             core.DefaultLinkLimits(),
 		RebalanceThreshold: core.DefaultConfig().RebalanceThreshold,
 		CloseTimeout:       2 * time.Second,
+		MonitorInterval:    time.Second,
 		LogLevel:           "info",
 		LogFormat:          "text",
 	}
@@ -120,8 +125,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("router: log format %q: want text or json", c.LogFormat)
 		}
 	}
-	if c.MonitorTag != "" {
-		return errors.New("router: monitor tag: not implemented yet")
+	if c.MonitorInterval < 0 || (c.MonitorTag != "" && c.MonitorInterval == 0) {
+		return fmt.Errorf("router: monitor interval %v must be positive", c.MonitorInterval)
 	}
 	return nil
 }
@@ -186,8 +191,10 @@ type Router struct {
 	connector *core.Connector
 	metrics   *http.Server
 	metricsLn net.Listener
-	wg        sync.WaitGroup // the metrics server
-	closeOnce sync.Once
+	// monitorStop stops the monitor (monitor.go); nil without one.
+	monitorStop func()
+	wg          sync.WaitGroup // the metrics server and the monitor
+	closeOnce   sync.Once
 }
 
 type routerState int
@@ -249,11 +256,14 @@ func (r *Router) Start(ctx context.Context) error {
 		if r.connector != nil {
 			r.connector.Close()
 		}
+		if r.monitorStop != nil {
+			r.monitorStop()
+		}
 		if r.metrics != nil {
 			r.metrics.Close()
-			r.wg.Wait()
 		}
-		r.listeners, r.connector, r.metrics, r.metricsLn = nil, nil, nil, nil
+		r.wg.Wait()
+		r.listeners, r.connector, r.metrics, r.metricsLn, r.monitorStop = nil, nil, nil, nil, nil
 		r.state = stateClosing
 		r.ex.Close()
 		return err
@@ -286,6 +296,15 @@ func (r *Router) Start(ctx context.Context) error {
 			return fail(fmt.Errorf("router: %w", err))
 		}
 		r.connector = c
+	}
+	if r.cfg.MonitorTag != "" {
+		urls := make([]string, len(r.listeners))
+		for i, l := range r.listeners {
+			urls[i] = l.URL()
+		}
+		if err := r.startMonitor(urls); err != nil {
+			return fail(fmt.Errorf("router: monitor: %w", err))
+		}
 	}
 	if r.cfg.AddrFile != "" {
 		if err := writeAddrFile(r.cfg.AddrFile, r.listeners); err != nil {
@@ -393,13 +412,14 @@ func (r *Router) Ready() error {
 
 // Close shuts the router down gracefully: it stops accepting, closes every
 // link in parallel (close code 4004, going away; each within
-// CloseTimeout), disconnects from the upstream, stops the HTTP endpoints,
-// removes AddrFile and closes the exchange. It is idempotent.
+// CloseTimeout), disconnects from the upstream, stops the monitor and the
+// HTTP endpoints, removes AddrFile and closes the exchange. It is
+// idempotent.
 func (r *Router) Close() error {
 	r.closeOnce.Do(func() {
 		r.mu.Lock()
 		r.state = stateClosing
-		listeners, connector, metrics := r.listeners, r.connector, r.metrics
+		listeners, connector, metrics, monitorStop := r.listeners, r.connector, r.metrics, r.monitorStop
 		r.mu.Unlock()
 		r.log.Info("hakuban: router shutting down")
 		var wg sync.WaitGroup
@@ -418,6 +438,9 @@ func (r *Router) Close() error {
 			}()
 		}
 		wg.Wait()
+		if monitorStop != nil {
+			monitorStop()
+		}
 		if metrics != nil {
 			metrics.Close()
 		}

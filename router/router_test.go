@@ -107,15 +107,15 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, change := range map[string]func(*router.Config){
-		"no listen":         func(c *router.Config) { c.Listen = nil },
-		"bad listen":        func(c *router.Config) { c.Listen = []string{"nowhere"} },
-		"bad metrics":       func(c *router.Config) { c.MetricsAddr = "x" },
-		"bad upstream":      func(c *router.Config) { c.Upstreams = []string{"http://x"} },
-		"threshold":         func(c *router.Config) { c.RebalanceThreshold = 1.5 },
-		"log level":         func(c *router.Config) { c.LogLevel = "loud" },
-		"log format":        func(c *router.Config) { c.LogFormat = "xml" },
-		"limits":            func(c *router.Config) { c.Limits.MaxFrame = 1 },
-		"monitor (not yet)": func(c *router.Config) { c.MonitorTag = "router" },
+		"no listen":        func(c *router.Config) { c.Listen = nil },
+		"bad listen":       func(c *router.Config) { c.Listen = []string{"nowhere"} },
+		"bad metrics":      func(c *router.Config) { c.MetricsAddr = "x" },
+		"bad upstream":     func(c *router.Config) { c.Upstreams = []string{"http://x"} },
+		"threshold":        func(c *router.Config) { c.RebalanceThreshold = 1.5 },
+		"log level":        func(c *router.Config) { c.LogLevel = "loud" },
+		"log format":       func(c *router.Config) { c.LogFormat = "xml" },
+		"limits":           func(c *router.Config) { c.Limits.MaxFrame = 1 },
+		"monitor interval": func(c *router.Config) { c.MonitorTag, c.MonitorInterval = "routers", 0 },
 	} {
 		cfg := router.DefaultConfig()
 		change(&cfg)
@@ -294,5 +294,53 @@ func TestStateThroughStackedRouters(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+func TestRouterMonitorTag(t *testing.T) {
+	root := testConfig(t)
+	root.Name, root.MonitorTag, root.MonitorInterval = "root", "routers", 20*time.Millisecond
+	rRoot := startRouter(t, root)
+	edge := testConfig(t)
+	edge.Name, edge.MonitorTag, edge.Upstreams = "edge", "routers", rRoot.URLs()
+	rEdge := startRouter(t, edge)
+	pollFor(t, 10*time.Second, "edge connected", func() bool { return rEdge.Ready() == nil })
+
+	// Nobody observes: the monitor produces nothing.
+	if n := rRoot.Exchange().Snapshot().Counters.States; n != 0 {
+		t.Errorf("root published %d states while unobserved", n)
+	}
+
+	// A client on the root watches every router of the tree with an
+	// ordinary tag contract.
+	client := exchange(t, "client")
+	waitConnected(t, connect(t, client, rRoot.URLs()...))
+	obs, err := client.ObserveTag(core.MustTagDescriptor("routers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	seen := map[string]router.MonitorValue{}
+	for len(seen) < 2 || seen["root"].Links == nil || len(seen["root"].Links) < 2 {
+		ev, err := obs.Next(ctx)
+		if err != nil {
+			t.Fatalf("routers seen %v: %v", len(seen), err)
+		}
+		if ev.Gone || ev.State.Data == nil {
+			continue
+		}
+		var v router.MonitorValue
+		if _, err := ev.State.DecodeJSON(&v); err != nil {
+			t.Fatal(err)
+		}
+		seen[v.Router] = v
+	}
+	if up := seen["edge"].Upstream; up == nil || up.State != "connected" || up.Peer != "root" {
+		t.Errorf("edge's monitor: upstream %+v", up)
+	}
+	if seen["root"].Upstream != nil || len(seen["root"].Listen) != 1 {
+		t.Errorf("root's monitor: %+v", seen["root"])
 	}
 }

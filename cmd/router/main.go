@@ -158,6 +158,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.DurationVar(&c.PingInterval, "ping-interval", envDuration("HAKUBAN_PING_INTERVAL", 0), "time between pings on every link (default 4s, $HAKUBAN_PING_INTERVAL)")
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", envDuration("HAKUBAN_PING_TIMEOUT", 0), "a link whose pong takes longer is dead (default 5s, $HAKUBAN_PING_TIMEOUT)")
 	fs.DurationVar(&c.CloseTimeout, "close-timeout", envDuration("HAKUBAN_CLOSE_TIMEOUT", c.CloseTimeout), "bound on closing each link at shutdown ($HAKUBAN_CLOSE_TIMEOUT)")
+	fs.StringVar(&c.MonitorTag, "monitor-tag", env("HAKUBAN_MONITOR_TAG", ""), "publish the router's own state as an object with this `tag`, for clients to observe ($HAKUBAN_MONITOR_TAG)")
+	fs.DurationVar(&c.MonitorInterval, "monitor-interval", envDuration("HAKUBAN_MONITOR_INTERVAL", c.MonitorInterval), "refresh period of the monitor object while observed ($HAKUBAN_MONITOR_INTERVAL)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 
 	if err := fs.Parse(args); err != nil {

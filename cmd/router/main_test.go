@@ -70,6 +70,7 @@ func TestParseFlagsPrecedence(t *testing.T) {
 		"HAKUBAN_LOG_LEVEL", "debug",
 		"HAKUBAN_MAX_OBJECTS", "100",
 		"HAKUBAN_PING_INTERVAL", "1s",
+		"HAKUBAN_MONITOR_TAG", "routers",
 	)
 	o, err = parseFlags(nil, env, io.Discard)
 	if err != nil {
@@ -77,7 +78,7 @@ func TestParseFlagsPrecedence(t *testing.T) {
 	}
 	c := o.cfg
 	if !slices.Equal(c.Listen, []string{"127.0.0.1:1", "127.0.0.1:2"}) || !slices.Equal(c.Upstreams, []string{"ws://a:1/", "ws://b:2/"}) ||
-		c.RebalanceThreshold != 0.25 || c.LogLevel != "debug" || c.Limits.MaxObjects != 100 || c.PingInterval != time.Second {
+		c.RebalanceThreshold != 0.25 || c.LogLevel != "debug" || c.Limits.MaxObjects != 100 || c.PingInterval != time.Second || c.MonitorTag != "routers" {
 		t.Errorf("from the environment: %+v", c)
 	}
 
