@@ -230,14 +230,6 @@ type Connector struct {
 	notify  func()
 }
 
-// connectors maps an Exchange to its Connector, enforcing one upstream per
-// exchange.
-//
-// TODO: this belongs in Exchange as a field guarded by ex.mu (STYLE.md: no
-// globals); it lives here until exchange.go grows the field. Entries are
-// removed when a Connector stops, so no exchange is kept alive by it.
-var connectors sync.Map // *Exchange → *Connector
-
 // Connect starts a Connector that links ex to an upstream (SPEC §3.1). It
 // returns at once; watch Status, Watch or SetNotify to learn when the link
 // is up. It fails when opts are invalid, when ex already has a Connector,
@@ -249,12 +241,6 @@ func (ex *Exchange) Connect(opts ConnectorOptions) (*Connector, error) {
 	opts = opts.withDefaults()
 	if opts.Name == "" {
 		opts.Name = ex.cfg.Name
-	}
-	ex.mu.Lock()
-	closed := ex.closed
-	ex.mu.Unlock()
-	if closed {
-		return nil, fmt.Errorf("core: connect: exchange: %w", ErrClosed)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Connector{
@@ -268,10 +254,20 @@ func (ex *Exchange) Connect(opts ConnectorOptions) (*Connector, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	if _, loaded := connectors.LoadOrStore(ex, c); loaded {
+	// One upstream per exchange (SPEC §3.1): the exchange records its connector.
+	ex.mu.Lock()
+	switch {
+	case ex.closed:
+		ex.mu.Unlock()
+		cancel()
+		return nil, fmt.Errorf("core: connect: exchange: %w", ErrClosed)
+	case ex.connector != nil:
+		ex.mu.Unlock()
 		cancel()
 		return nil, fmt.Errorf("core: connect: the exchange already has a connector (one upstream per exchange): %w", ErrInvalidArgument)
 	}
+	ex.connector = c
+	ex.mu.Unlock()
 	c.wg.Add(2)
 	go func() {
 		defer c.wg.Done()
@@ -283,7 +279,13 @@ func (ex *Exchange) Connect(opts ConnectorOptions) (*Connector, error) {
 	}()
 	go func() {
 		defer c.wg.Done()
-		defer connectors.CompareAndDelete(ex, c)
+		defer func() {
+			ex.mu.Lock()
+			if ex.connector == c {
+				ex.connector = nil
+			}
+			ex.mu.Unlock()
+		}()
 		c.run(ctx)
 	}()
 	return c, nil

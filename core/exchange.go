@@ -46,6 +46,8 @@ type Exchange struct {
 	links map[*link]struct{}
 	// payloads shares encoded states between links.
 	payloads *payloads
+	// connector is the exchange's one connector to an upstream, if any.
+	connector *Connector
 
 	kick chan struct{} // wakes the maintenance goroutine; room for one token
 	done chan struct{} // closed by Close
