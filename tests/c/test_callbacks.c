@@ -177,6 +177,11 @@ static void self_drop_cb(void *user_data) {
         atomic_fetch_add(&s->calls_after, 1);
         return;
     }
+    /* the first call may be the registration's (spurious): drop only once
+     * the state has come */
+    hakuban_object_state st = 0;
+    if (hakuban_object_observe_contract_try_next(&st, s->obs) != HAKUBAN_OK) return;
+    OK(hakuban_object_state_drop(st));
     s->dropped_rc = hakuban_object_observe_contract_drop(s->obs); /* must not deadlock */
     atomic_store(&s->dropped_rc_set, 1);
     CHECK(atomic_load(&s->drops) == 0); /* our own drop_fn waits until we return */
