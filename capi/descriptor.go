@@ -27,7 +27,7 @@ type objDescObj struct {
 	freed bool
 	json  cText
 	key   cText
-	tags  []cText
+	tags  []cText // made by the first tag_json call
 }
 
 func newTagHandle(fn string, out *C.hakuban_tag_descriptor, t core.TagDescriptor) C.int32_t {
@@ -40,7 +40,7 @@ func newTagHandle(fn string, out *C.hakuban_tag_descriptor, t core.TagDescriptor
 }
 
 func newObjectDescHandle(fn string, out *C.hakuban_object_descriptor, d core.ObjectDescriptor) C.int32_t {
-	h := handles.add(kindObjectDescriptor, &objDescObj{d: d, tags: make([]cText, d.NumTags())})
+	h := handles.add(kindObjectDescriptor, &objDescObj{d: d})
 	if h == 0 {
 		return tableFull(fn)
 	}
@@ -201,6 +201,9 @@ func hakuban_object_descriptor_tag_json(out **C.hakuban_cchar, descriptor C.haku
 	return objectDescText("hakuban_object_descriptor_tag_json", out, descriptor, func(d *objDescObj) (*cText, string, bool) {
 		if uint64(index) >= uint64(d.d.NumTags()) {
 			return nil, "", false
+		}
+		if d.tags == nil { // most descriptors (one per tag event) never need it
+			d.tags = make([]cText, d.d.NumTags())
 		}
 		return &d.tags[index], d.d.Tag(int(index)).JSON(), true
 	})
