@@ -84,9 +84,12 @@
  *     hangs. exec() in the child is fine. (Load the library lazily in the
  *     parent, or fork before loading it.)
  *   - The library cannot be unloaded: dlclose() does nothing.
- *   - It never installs SIGINT/SIGTERM handlers; the Go runtime does install
- *     handlers for synchronous signals (SIGSEGV, SIGBUS, SIGFPE) and SIGPROF,
- *     chaining to handlers installed before it was loaded.
+ *   - It never installs SIGINT/SIGTERM (or any asynchronous signal) handlers.
+ *     The Go runtime inside does install handlers for SIGSEGV, SIGBUS, SIGFPE
+ *     (forwarded to the handler installed before the library was loaded when
+ *     the signal arrives in non-Go code), SIGPIPE and SIGURG (goroutine
+ *     preemption). A handler for one of these installed after loading must
+ *     use SA_ONSTACK and call the one it replaces.
  *   - Loading it starts a few threads and costs about 2 ms.
  * ---------------------------------------------------------------------------
  */
