@@ -253,11 +253,15 @@ typedef void (*hakuban_drop_fn)(void *user_data);
 
 /** Log levels, from most to least verbose. */
 enum hakuban_log_level {
+    /** Details for debugging hakuban itself (exchanges made and dropped...). */
     HAKUBAN_LOG_DEBUG = 0,
+    /** Normal events worth a line (links up and down, once the network lands). */
     HAKUBAN_LOG_INFO = 1,
+    /** Something unexpected that hakuban recovered from. */
     HAKUBAN_LOG_WARN = 2,
+    /** Something failed (including recovered internal errors). */
     HAKUBAN_LOG_ERROR = 3,
-    /** Log nothing. */
+    /** Log nothing (only for hakuban_log_set_level). */
     HAKUBAN_LOG_OFF = 4
 };
 

@@ -266,6 +266,8 @@ int main(int argc, char **argv) {
         if (benches[b].target > 0)
             snprintf(verdict, sizeof verdict, "(target <= %.0f: %s)", benches[b].target,
                      sorted[1] <= benches[b].target ? "met" : "MISSED");
+        if (strcmp(benches[b].unit, "MB/s") == 0)
+            snprintf(verdict, sizeof verdict, "(%.1f us per 1 MiB state)", 1e6 / sorted[1]);
         printf("%-22s %10.1f %10.1f %10.1f %8.1f %-5s %s\n", benches[b].name, r[0], r[1], r[2],
                sorted[1], benches[b].unit, verdict);
         fflush(stdout);
