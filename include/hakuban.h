@@ -74,9 +74,10 @@
  *                                was taken the fd may stay readable until
  *                                that HAKUBAN_EMPTY.
  * plus an optional callback (_set_callback, see hakuban_notify_fn).
- * _close(h) ends the stream: every blocked _next in any thread returns
- * HAKUBAN_END at once, the fd becomes readable, the handle stays valid until
- * dropped. _drop closes and releases the handle.
+ * A contract's _close(h) ends its stream: every blocked _next in any thread
+ * returns HAKUBAN_END at once, the fd becomes readable, the handle stays
+ * valid until dropped. _drop closes and releases the handle (a sink's _drop
+ * releases only the handle; its stream ends when the exchange revokes it).
  *
  * Process caveats.
  *   - Do not use the library in a child process forked after the library was
