@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -70,10 +71,51 @@ func testLink(t testing.TB, up, down *Exchange) (breakLink func()) {
 	return testLinkFeatures(t, up, down, 0)
 }
 
+// linker connects down (as downstream) to up and returns a function that
+// breaks the link.
+type linker func(t testing.TB, up, down *Exchange) (breakLink func())
+
+// linkScenarios run over every transport kind (see transportKinds).
+var linkScenarios = []struct {
+	name string
+	run  func(t *testing.T, link linker)
+}{
+	{"ObserveThroughRouter", linkObserveThroughRouter},
+	{"TagObserveAndFailover", linkTagObserveAndFailover},
+	{"BreakDesynchronizesObservers", linkBreakDesynchronizesObservers},
+	{"LeafExposerAndObserverStayLocal", linkLeafExposerAndObserverStayLocal},
+	{"ThreeStackedRouters", linkThreeStackedRouters},
+	{"TwoLeavesDirectly", linkTwoLeavesDirectly},
+	{"CapacityWeightedAcrossExchanges", linkCapacityWeightedAcrossExchanges},
+	{"InterestBasedRouting", linkInterestBasedRouting},
+}
+
+// TestLinks runs the link scenarios over the in-memory pipe and over real
+// loopback WebSockets, with every payload encoding enabled.
+func TestLinks(t *testing.T) {
+	for _, k := range transportKinds {
+		t.Run(k.name, func(t *testing.T) {
+			for _, sc := range linkScenarios {
+				t.Run(sc.name, func(t *testing.T) {
+					sc.run(t, func(tb testing.TB, up, down *Exchange) func() {
+						a, b := k.pair(t, linkTiming{pingInterval: time.Second, pingTimeout: 5 * time.Second})
+						return runLinkPair(tb, a, b, up, down, wire.AllFeatures)
+					})
+				})
+			}
+		})
+	}
+}
+
 // testLinkFeatures is testLink with payload encodings both sides accept.
 func testLinkFeatures(t testing.TB, up, down *Exchange, features wire.Features) (breakLink func()) {
 	t.Helper()
 	a, b := chanPair()
+	return runLinkPair(t, a, b, up, down, features)
+}
+
+// runLinkPair runs a link over the transports a (up's end) and b (down's).
+func runLinkPair(t testing.TB, a, b transport, up, down *Exchange, features wire.Features) (breakLink func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -138,7 +180,7 @@ func nextSink(t testing.TB, c interface {
 	return s
 }
 
-func TestLinkObserveThroughRouter(t *testing.T) {
+func linkObserveThroughRouter(t *testing.T, testLink linker) {
 	// exposer leaf → router ← observer leaf: the router is a plain exchange.
 	router := newTestExchange(t, "router")
 	exposer := newTestExchange(t, "exposer")
@@ -174,7 +216,7 @@ func TestLinkObserveThroughRouter(t *testing.T) {
 	}
 }
 
-func TestLinkTagObserveAndFailover(t *testing.T) {
+func linkTagObserveAndFailover(t *testing.T, testLink linker) {
 	router := newTestExchange(t, "router")
 	a := newTestExchange(t, "a")
 	b := newTestExchange(t, "b")
@@ -233,7 +275,7 @@ func TestLinkTagObserveAndFailover(t *testing.T) {
 	}
 }
 
-func TestLinkBreakDesynchronizesObservers(t *testing.T) {
+func linkBreakDesynchronizesObservers(t *testing.T, testLink linker) {
 	up := newTestExchange(t, "up")
 	down := newTestExchange(t, "down")
 	breakLink := testLink(t, up, down)
@@ -269,7 +311,7 @@ func TestLinkBreakDesynchronizesObservers(t *testing.T) {
 	}
 }
 
-func TestLinkLeafExposerAndObserverStayLocal(t *testing.T) {
+func linkLeafExposerAndObserverStayLocal(t *testing.T, testLink linker) {
 	// Within one leaf, with the upstream governing, the election still goes
 	// through the upstream and ends at the local exposer.
 	up := newTestExchange(t, "up")
@@ -285,7 +327,7 @@ func TestLinkLeafExposerAndObserverStayLocal(t *testing.T) {
 	}
 }
 
-func TestLinkThreeStackedRouters(t *testing.T) {
+func linkThreeStackedRouters(t *testing.T, testLink linker) {
 	// leafA → r3 → r2 → r1 ← leafB: states cross three routers each way.
 	r1 := newTestExchange(t, "r1")
 	r2 := newTestExchange(t, "r2")
@@ -308,7 +350,7 @@ func TestLinkThreeStackedRouters(t *testing.T) {
 	nextStateWhere(t, obs, func(s ObjectState) bool { return !s.Synchronized })
 }
 
-func TestLinkTwoLeavesDirectly(t *testing.T) {
+func linkTwoLeavesDirectly(t *testing.T, testLink linker) {
 	// No router: the observer's process connects straight to the exposer's.
 	exposer := newTestExchange(t, "exposer")
 	observer := newTestExchange(t, "observer")
@@ -330,7 +372,7 @@ func TestLinkTwoLeavesDirectly(t *testing.T) {
 	}
 }
 
-func TestLinkCapacityWeightedAcrossExchanges(t *testing.T) {
+func linkCapacityWeightedAcrossExchanges(t *testing.T, testLink linker) {
 	router := newTestExchange(t, "router")
 	small := newTestExchange(t, "small")
 	big := newTestExchange(t, "big")
@@ -356,7 +398,7 @@ func TestLinkCapacityWeightedAcrossExchanges(t *testing.T) {
 	}
 }
 
-func TestLinkInterestBasedRouting(t *testing.T) {
+func linkInterestBasedRouting(t *testing.T, testLink linker) {
 	router := newTestExchange(t, "router")
 	exposer := newTestExchange(t, "exposer")
 	observer := newTestExchange(t, "observer")
@@ -371,8 +413,12 @@ func TestLinkInterestBasedRouting(t *testing.T) {
 	other, _ := idle.ObserveObject(MustObjectDescriptor("unrelated"))
 	defer other.Close()
 	sink := nextSink(t, exp)
-	data := make([]byte, 1000)
+	rnd := rand.New(rand.NewPCG(1, 2))
 	for i := range 100 {
+		data := make([]byte, 1000) // incompressible, so bytes reflect states
+		for j := range data {
+			data[j] = byte(rnd.Uint32())
+		}
 		sink.Send(ObjectState{Version: Version{int64(i + 1)}, Data: data})
 	}
 	nextStateWhere(t, obs, func(s ObjectState) bool { return s.Version.Compare(Version{100}) == 0 })
