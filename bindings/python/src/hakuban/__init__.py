@@ -1,0 +1,91 @@
+"""hakuban: share data objects between processes.
+
+Processes *expose* data objects and other processes *observe* them. An
+object is a shared variable named by JSON (an ObjectDescriptor): exactly one
+exposer writes it, any number of observers read its newest state. It is
+last-value state sharing, not messaging: a slow observer skips versions, it
+never gets a backlog.
+
+Everything happens through four contracts made on an Exchange:
+
+* ``exchange.observe_object(d)`` - ObjectObserveContract, yields ObjectState
+* ``exchange.expose_object(d, capacity)`` - ObjectExposeContract, yields an
+  ObjectStateSink while it must produce the object
+* ``exchange.observe_tag(t)`` - TagObserveContract, yields ObjectEvent
+* ``exchange.expose_tag(t, capacity)`` - TagExposeContract, yields sinks
+
+Importing this package does not load libhakuban: the first descriptor,
+exchange or ``version()`` call does. Do not use hakuban in a child process
+forked after that (ForkedChildError); see the README for threads, asyncio
+and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from . import _lib
+from ._contracts import (ObjectEvent, ObjectExposeContract, ObjectObserveContract,
+                         ObjectStateSink, Status, TagExposeContract, TagObserveContract)
+from ._descriptor import ObjectDescriptor, TagDescriptor
+from ._errors import (BufferTooSmallError, ClosedError, ConnectionFailedError,
+                      DescriptorTooLargeError, Empty, EndOfStream, ForkedChildError,
+                      HakubanError, InternalError, InvalidArgumentError,
+                      InvalidCapacityError, InvalidConfigError, InvalidDescriptorError,
+                      InvalidHandleError, LibraryError, ProtocolError, RefusedError,
+                      RevokedError, StaleVersionError, Timeout, TooManyTagsError,
+                      WrongFormatError)
+from ._exchange import Exchange
+from ._state import FORMAT_JSON, ObjectState
+
+__version__ = "0.1.0"
+
+#: The library ABI version this binding needs (HAKUBAN_ABI_VERSION).
+EXPECTED_ABI_VERSION = _lib.EXPECTED_ABI_VERSION
+
+
+class LogLevel(enum.IntEnum):
+    """The library's log levels (enum hakuban_log_level)."""
+
+    DEBUG = 0
+    INFO = 1
+    WARN = 2
+    ERROR = 3
+    OFF = 4
+
+
+def set_log_level(level: LogLevel) -> None:
+    """Sets the process-wide level of the library's log (written to
+    standard error; the default is WARN)."""
+    _lib.check(_lib.L.hakuban_log_set_level(int(level)))
+
+
+def version() -> str:
+    """The loaded library's version, e.g. "0.1.0" (loads the library)."""
+    return str(_lib.L.version)
+
+
+def abi_version() -> int:
+    """The loaded library's ABI version (loads the library)."""
+    return int(_lib.L.abi_version)
+
+
+def library_path() -> str:
+    """The path the library is (or will be) loaded from: $HAKUBAN_LIBRARY,
+    else the copy inside this package."""
+    loaded = _lib.loaded()
+    return loaded.path if loaded is not None else _lib.library_path()
+
+
+__all__ = [
+    "Exchange", "ObjectDescriptor", "TagDescriptor", "ObjectState", "ObjectEvent",
+    "ObjectObserveContract", "ObjectExposeContract", "TagObserveContract",
+    "TagExposeContract", "ObjectStateSink", "Status", "LogLevel", "FORMAT_JSON",
+    "EXPECTED_ABI_VERSION", "set_log_level", "version", "abi_version", "library_path",
+    "HakubanError", "LibraryError", "ForkedChildError",
+    "Empty", "EndOfStream", "Timeout", "InvalidArgumentError", "InvalidHandleError",
+    "InvalidDescriptorError", "DescriptorTooLargeError", "TooManyTagsError",
+    "InvalidCapacityError", "StaleVersionError", "RevokedError", "ClosedError",
+    "WrongFormatError", "BufferTooSmallError", "InvalidConfigError", "RefusedError",
+    "ProtocolError", "ConnectionFailedError", "InternalError",
+]
