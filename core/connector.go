@@ -221,7 +221,7 @@ type Connector struct {
 	ex     *Exchange
 	opts   ConnectorOptions
 	log    *slog.Logger
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
@@ -242,7 +242,7 @@ func (ex *Exchange) Connect(opts ConnectorOptions) (*Connector, error) {
 	if opts.Name == "" {
 		opts.Name = ex.cfg.Name
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	c := &Connector{
 		ex:      ex,
 		opts:    opts,
@@ -259,11 +259,11 @@ func (ex *Exchange) Connect(opts ConnectorOptions) (*Connector, error) {
 	switch {
 	case ex.closed:
 		ex.mu.Unlock()
-		cancel()
+		cancel(errNormalClose)
 		return nil, fmt.Errorf("core: connect: exchange: %w", ErrClosed)
 	case ex.connector != nil:
 		ex.mu.Unlock()
-		cancel()
+		cancel(errNormalClose)
 		return nil, fmt.Errorf("core: connect: the exchange already has a connector (one upstream per exchange): %w", ErrInvalidArgument)
 	}
 	ex.connector = c
@@ -273,7 +273,7 @@ func (ex *Exchange) Connect(opts ConnectorOptions) (*Connector, error) {
 		defer c.wg.Done()
 		select {
 		case <-ex.done:
-			cancel()
+			cancel(errNormalClose)
 		case <-ctx.Done():
 		}
 	}()
@@ -295,7 +295,7 @@ func (ex *Exchange) Connect(opts ConnectorOptions) (*Connector, error) {
 // away), stops reconnecting and waits for its goroutines. It is
 // idempotent.
 func (c *Connector) Close() error {
-	c.cancel()
+	c.cancel(errNormalClose)
 	c.wg.Wait()
 	return nil
 }

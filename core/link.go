@@ -115,7 +115,8 @@ type declItem struct{}
 // runLink runs the link until ctx is done, the transport fails or the peer
 // breaks the protocol; it closes t with a code and reason, closes every
 // contract it made and returns only after its goroutines have exited.
-func (ex *Exchange) runLink(ctx context.Context, t transport, role linkRole, peer linkPeer) error {
+func (ex *Exchange) runLink(parent context.Context, t transport, role linkRole, peer linkPeer) error {
+	ctx := parent
 	l := &link{
 		ex: ex, t: t, role: role, peer: peer,
 		limits:  peer.Local.WithDefaults(),
@@ -149,8 +150,14 @@ func (ex *Exchange) runLink(ctx context.Context, t transport, role linkRole, pee
 	err := <-errc
 	cancel()
 	code, reason := wire.CloseCodeFor(err), wire.CloseReason(err)
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) {
+		// Our side ended the link: the user closed the connector or the
+		// exchange (normal closure, do not reconnect), or a listener or
+		// router shuts down (going away, reconnect elsewhere).
 		code, reason = wire.CloseGoingAway, "shutting down"
+		if errors.Is(context.Cause(parent), errNormalClose) {
+			code, reason = closeNormal, "closed"
+		}
 	}
 	closed := make(chan struct{})
 	go func() { t.Close(code, reason); close(closed) }()
@@ -273,6 +280,13 @@ func (l *link) readLoop(ctx context.Context) error {
 		}
 	}
 }
+
+// closeNormal is WebSocket's normal closure (PROTOCOL.md §13.1): the user
+// closed the connector or the exchange.
+const closeNormal wire.CloseCode = 1000
+
+// errNormalClose is the cancellation cause of a link the user closed.
+var errNormalClose = errors.New("closed by the user")
 
 // protocolError is a peer's violation: the link closes with CloseProtocolViolation.
 func protocolError(format string, args ...any) error {

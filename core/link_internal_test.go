@@ -599,3 +599,27 @@ func (ex *Exchange) linkBytesOut() uint64 {
 	}
 	return n
 }
+
+func TestLinkCloseCodes(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		cause error
+		code  wire.CloseCode
+	}{
+		{"user closed", errNormalClose, closeNormal},
+		{"shutdown", nil, wire.CloseGoingAway},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ex := newTestExchange(t, "leaf")
+			a, _ := chanPair()
+			ctx, cancel := context.WithCancelCause(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- ex.runLink(ctx, a, roleUpstream, linkPeer{Name: "up"}) }()
+			cancel(c.cause)
+			<-done
+			if a.closed.code != c.code {
+				t.Fatalf("closed with %v, want %v", a.closed.code, c.code)
+			}
+		})
+	}
+}

@@ -166,6 +166,9 @@ func TestRouterBinary(t *testing.T) {
 		t.Errorf("/snapshot: %d %s", code, body)
 	}
 
+	// Watch the leaf's status from before the signal, so the first change
+	// (the disconnect) is seen even if a reconnect attempt follows at once.
+	st, changed := c.Watch()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -173,8 +176,15 @@ func TestRouterBinary(t *testing.T) {
 		t.Fatalf("exit status %d after SIGTERM, want 0", code)
 	}
 	// The leaf was told the router went away, and the addr file is gone.
-	pollFor(t, 5*time.Second, "leaf disconnected", func() bool { return c.Status().State != core.ConnectorConnected })
-	if err := c.Status().LastError; err == nil || !strings.Contains(err.Error(), "(close 4004)") {
+	for st.State == core.ConnectorConnected {
+		select {
+		case <-changed:
+			st, changed = c.Watch()
+		case <-time.After(5 * time.Second):
+			t.Fatal("leaf still connected after the router exited")
+		}
+	}
+	if err := st.LastError; err == nil || !strings.Contains(err.Error(), "(close 4004)") {
 		t.Errorf("leaf saw %v, want close 4004 (going away)", err)
 	}
 	if _, err := os.Stat(addrFile); !os.IsNotExist(err) {
