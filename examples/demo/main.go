@@ -1,121 +1,99 @@
-// Command demo is hakuban's live demo: exposers and observers sharing
-// sensor objects through one exchange. It shows lazy exposing, capacity-
-// weighted election, tag observation, failover and a snapshot.
+// Command demo is hakuban's live demo and the project's main job: it starts
+// a hakuban-router and several processes that share sensor objects through
+// it, shows capacity-weighted election, lazy exposing, tag observation and
+// a failover after a kill -9, and shuts everything down.
 //
-// Until the router lands (issue: network), everything runs in one process.
+//	go run ./examples/demo            # the whole show (make demo)
+//	go run ./examples/demo exposer NAME CAPACITY URL
+//	go run ./examples/demo dashboard URL
+//
+// Other languages join the same router with the examples under
+// examples/c, bindings/python/examples and bindings/ruby/examples.
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
-	"log"
+	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hakuban/hakuban/core"
 )
 
+var rooms = core.MustTagDescriptor("rooms")
+
 func main() {
-	if err := run(); err != nil {
-		log.Fatal(err)
+	var err error
+	switch {
+	case len(os.Args) == 1:
+		err = orchestrate()
+	case os.Args[1] == "exposer" && len(os.Args) == 5:
+		capacity, _ := strconv.Atoi(os.Args[3])
+		err = exposer(os.Args[2], capacity, os.Args[4])
+	case os.Args[1] == "dashboard" && len(os.Args) == 3:
+		err = dashboard(os.Args[2])
+	default:
+		err = fmt.Errorf("usage: demo [exposer NAME CAPACITY URL | dashboard URL]")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
 	}
 }
 
-func run() error {
-	ex, err := core.NewExchange(core.DefaultConfig())
+// connect makes an exchange linked to the router at url.
+func connect(name, url string) (*core.Exchange, func(), error) {
+	cfg := core.DefaultConfig()
+	cfg.Name = name
+	ex, err := core.NewExchange(cfg)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer ex.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-
-	rooms := core.MustTagDescriptor("rooms")
-	// Two producers able to serve any room; "big" has twice the capacity.
-	small, err := ex.ExposeTag(rooms, 1)
+	opts := core.DefaultConnectorOptions()
+	opts.URLs = []string{url}
+	opts.MaxBackoff = time.Second
+	c, err := ex.Connect(opts)
 	if err != nil {
-		return err
+		ex.Close()
+		return nil, nil, err
 	}
-	big, err := ex.ExposeTag(rooms, 2)
-	if err != nil {
-		return err
-	}
-	for name, c := range map[string]*core.TagExposeContract{"small": small, "big": big} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			produce(ctx, name, c)
-		}()
-	}
-
-	// A dashboard watches every live room; nobody asks for a room yet, so
-	// nothing is produced.
-	dashboard, err := ex.ObserveTag(rooms)
-	if err != nil {
-		return err
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ev := range dashboard.Events(ctx) {
-			if ev.Gone {
-				fmt.Printf("dashboard: %s is gone\n", ev.Descriptor.JSON())
-				continue
-			}
-			var v struct {
-				Celsius float64 `json:"celsius"`
-				By      string  `json:"by"`
-			}
-			ev.State.DecodeJSON(&v)
-			fmt.Printf("dashboard: %-12s %5.1f°C from %-5s synchronized=%v\n", ev.Descriptor.JSON(), v.Celsius, v.By, ev.State.Synchronized)
-		}
-	}()
-
-	fmt.Println("== observers ask for six rooms: objects go live, producers are elected (capacity 1 vs 2)")
-	var observers []*core.ObjectObserveContract
-	for i := range 6 {
-		o, err := ex.ObserveObject(core.MustObjectDescriptor(fmt.Sprintf("room-%d", i), rooms))
-		if err != nil {
-			return err
-		}
-		observers = append(observers, o)
-	}
-	time.Sleep(1500 * time.Millisecond)
-	fmt.Printf("== load: small=%d big=%d\n", small.Load(), big.Load())
-
-	fmt.Println("== the big producer stops: its rooms fail over to the small one")
-	big.Close()
-	time.Sleep(1500 * time.Millisecond)
-	fmt.Printf("== load: small=%d\n", small.Load())
-
-	fmt.Println("== observers of rooms 3..5 leave: those rooms are forgotten")
-	for _, o := range observers[3:] {
-		o.Close()
-	}
-	time.Sleep(500 * time.Millisecond)
-
-	snap, err := ex.SnapshotJSON()
-	if err != nil {
-		return err
-	}
-	fmt.Println("== snapshot:")
-	os.Stdout.Write(snap)
-	fmt.Println()
-	return nil
+	return ex, func() { c.Close(); ex.Close() }, nil
 }
 
-// produce answers each assignment with a reading every 300 ms until the
-// assignment ends.
-func produce(ctx context.Context, name string, c *core.TagExposeContract) {
+// untilSignal returns a context cancelled by SIGINT or SIGTERM.
+func untilSignal() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// exposer can produce any room; it publishes a reading every 300 ms for
+// each room it is elected for, and only while someone observes it.
+func exposer(name string, capacity int, url string) error {
+	ex, done, err := connect(name, url)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := untilSignal()
+	defer cancel()
+	c, err := ex.ExposeTag(rooms, capacity)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ready to produce any room (capacity %d)\n", capacity)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for sink := range c.Sinks(ctx) {
-		fmt.Printf("%s: assigned %s\n", name, sink.Descriptor().JSON())
+		fmt.Printf("elected for %s\n", sink.Descriptor().JSON())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -123,13 +101,12 @@ func produce(ctx context.Context, name string, c *core.TagExposeContract) {
 			defer tick.Stop()
 			for {
 				st, _ := core.NewJSONState(map[string]any{"celsius": 18 + rand.Float64()*6, "by": name})
-				if err := sink.Send(st); err != nil {
-					fmt.Printf("%s: %s ended: %v\n", name, sink.Descriptor().JSON(), err)
+				if sink.Send(st) != nil {
 					return
 				}
 				select {
 				case <-sink.Done():
-					fmt.Printf("%s: released %s\n", name, sink.Descriptor().JSON())
+					fmt.Printf("released %s\n", sink.Descriptor().JSON())
 					return
 				case <-ctx.Done():
 					return
@@ -138,4 +115,153 @@ func produce(ctx context.Context, name string, c *core.TagExposeContract) {
 			}
 		}()
 	}
+	return nil
+}
+
+// dashboard observes three rooms by name and prints every live room it
+// sees through a tag observer.
+func dashboard(url string) error {
+	ex, done, err := connect("dashboard", url)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := untilSignal()
+	defer cancel()
+	for _, room := range []string{"kitchen", "hall", "garage"} {
+		if _, err := ex.ObserveObject(core.MustObjectDescriptor(room, rooms)); err != nil {
+			return err
+		}
+	}
+	all, err := ex.ObserveTag(rooms)
+	if err != nil {
+		return err
+	}
+	for ev := range all.Events(ctx) {
+		if ev.Gone {
+			fmt.Printf("%-9s gone\n", ev.Descriptor.JSON())
+			continue
+		}
+		var v struct {
+			Celsius float64 `json:"celsius"`
+			By      string  `json:"by"`
+		}
+		ev.State.DecodeJSON(&v)
+		sync := "synchronized"
+		if !ev.State.Synchronized {
+			sync = fmt.Sprintf("NOT synchronized for %v", ev.State.SynchronizedAgo().Round(time.Millisecond))
+		}
+		fmt.Printf("%-9s %5.1f°C from %-5s %s\n", ev.Descriptor.JSON(), v.Celsius, v.By, sync)
+	}
+	return nil
+}
+
+// orchestrate runs the whole demo.
+func orchestrate() error {
+	dir, err := os.MkdirTemp("", "hakuban-demo")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	router := os.Getenv("HAKUBAN_ROUTER")
+	if router == "" {
+		router = filepath.Join(dir, "hakuban-router")
+		say("building hakuban-router")
+		if err := run("go", "build", "-o", router, "github.com/hakuban/hakuban/cmd/router"); err != nil {
+			return err
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var procs []*exec.Cmd
+	defer func() {
+		for i := len(procs) - 1; i >= 0; i-- { // router last
+			procs[i].Process.Signal(syscall.SIGTERM)
+			procs[i].Wait()
+		}
+	}()
+	addrFile := filepath.Join(dir, "addr")
+	r, err := start("router", router, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--log-level", "warn")
+	if err != nil {
+		return err
+	}
+	procs = append(procs, r)
+	url, err := waitAddr(addrFile)
+	if err != nil {
+		return err
+	}
+	say("router listening at " + url)
+
+	say("a dashboard asks for three rooms; nobody produces anything yet")
+	d, err := start("dashboard", self, "dashboard", url)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, d)
+	time.Sleep(time.Second)
+
+	say("two exposers join: 'small' (capacity 1) and 'big' (capacity 2); the router elects one per room")
+	small, err := start("small", self, "exposer", "small", "1", url)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, small)
+	big, err := start("big", self, "exposer", "big", "2", url)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, big)
+	time.Sleep(3 * time.Second)
+
+	say("kill -9 'big': its rooms fail over to 'small'")
+	big.Process.Signal(syscall.SIGKILL)
+	big.Wait()
+	procs = procs[:len(procs)-1]
+	time.Sleep(3 * time.Second)
+
+	say("done: shutting down")
+	return nil
+}
+
+func say(s string) { fmt.Printf("\n== %s\n", s) }
+
+func run(name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
+}
+
+// start runs a process whose output lines are prefixed with its name.
+func start(name, bin string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go prefix(name, out)
+	return cmd, nil
+}
+
+func prefix(name string, r io.Reader) {
+	s := bufio.NewScanner(r)
+	for s.Scan() {
+		fmt.Printf("%-10s| %s\n", name, s.Text())
+	}
+}
+
+func waitAddr(file string) (string, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(file); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+			return "ws://" + strings.Fields(string(b))[0], nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "", fmt.Errorf("router did not start")
 }
