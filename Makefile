@@ -69,6 +69,25 @@ demo: ## the main job: a live demo of exposers and observers
 router: ## build the standalone router: build/hakuban-router
 	$(GO) build $(GOFLAGS) -o build/hakuban-router ./cmd/router
 
+# The Python binding (bindings/python): pytest against a copy of the library
+# `make lib` builds (a copy, so a concurrent rebuild cannot change it under a
+# running test), imported from the source tree. The tests also pip-install
+# the package offline. bench-python: 3 runs, medians.
+PYTHON    ?= python3
+PY_LIB    := $(BUILD_DIR)/python/libhakuban.so
+PY_ENV     = HAKUBAN_LIBRARY=$(CURDIR)/$(PY_LIB) PYTHONPATH=$(CURDIR)/bindings/python/src
+
+.PHONY: test-python bench-python
+$(PY_LIB): lib
+	@mkdir -p $(dir $@)
+	cp -L $(BUILD_DIR)/lib/libhakuban.so $@.tmp && mv -f $@.tmp $@
+
+test-python: $(PY_LIB) ## Python binding tests (pytest)
+	$(PY_ENV) $(PYTHON) -m pytest -q bindings/python/tests
+
+bench-python: $(PY_LIB) ## Python binding benchmark (3 runs, medians)
+	$(PY_ENV) $(PYTHON) bindings/python/bench.py
+
 clean: ## remove build outputs
 	rm -rf build dist
 	$(GO) clean -testcache

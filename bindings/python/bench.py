@@ -1,0 +1,191 @@
+"""Benchmarks of the Python binding (``make bench-python``).
+
+receive
+    States per second a Python observer receives (and reads ``.data`` of)
+    from a fast exposer writing 64-byte states. The exposer is native code
+    (bench_exposer.c, compiled here with the C compiler cgo uses) on its own
+    thread in the same process: with latest-wins, a Python exposer thread
+    would share the GIL with the observer, and the observer could take at
+    most one state per GIL hand-over (see "Python exposer" below). Once the
+    C API has connectors, the same benchmark can feed the observer from
+    another process.
+send
+    The cost of one ``sink.send(ObjectState(data))`` with 64-byte data while
+    an observer contract is open (so every send is delivered), and of the
+    shortcut ``sink.send(data)``.
+Python exposer (informational)
+    The receive benchmark with the exposer in a Python thread of the same
+    process: shows the GIL hand-over limit described above.
+
+Every measurement runs RUNS times; medians are reported. Targets (issue 4):
+receive >= 200,000 states/s, send <= 3 us.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import hakuban
+from hakuban import ObjectState, _lib
+
+DATA = b"x" * 64
+HERE = Path(__file__).resolve().parent
+
+
+def build_native_exposer(tmp: str) -> Optional[ctypes.CDLL]:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return None
+    out = os.path.join(tmp, "bench_exposer.so")
+    r = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-pthread", "-o", out,
+                        str(HERE / "bench_exposer.c")], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"cannot compile bench_exposer.c: {r.stderr.strip()}")
+        return None
+    lib = ctypes.CDLL(out)
+    lib.bench_exposer_start.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                        ctypes.c_uint64, ctypes.c_size_t, ctypes.c_uint64]
+    lib.bench_exposer_start.restype = ctypes.c_int
+    lib.bench_exposer_stop.argtypes = []
+    lib.bench_exposer_stop.restype = ctypes.c_int64
+    return lib
+
+
+def _fn(name: str) -> int:
+    return ctypes.cast(getattr(_lib.L, name), ctypes.c_void_p).value or 0
+
+
+def observe(obs: hakuban.ObjectObserveContract, duration: float) -> float:
+    """Receives for duration seconds; returns states per second."""
+    received = 0
+    start = time.perf_counter()
+    end = start + duration
+    for state in obs:
+        state.data  # read it, as a real observer would
+        received += 1
+        if received & 255 == 0 and time.perf_counter() >= end:
+            break
+    return received / (time.perf_counter() - start)
+
+
+def bench_receive_native(helper: ctypes.CDLL, duration: float, rate: int) -> "tuple[float, float]":
+    """(received/s, sent/s) with the native exposer."""
+    with hakuban.Exchange("bench") as ex:
+        obs = ex.observe_object("bench-receive")
+        sink = ex.expose_object("bench-receive").recv(timeout=5)
+        rc = helper.bench_exposer_start(_fn("hakuban_object_state_new"),
+                                        _fn("hakuban_object_state_sink_send"),
+                                        _fn("hakuban_object_state_drop"), sink._h, len(DATA),
+                                        rate)
+        assert rc == 0, f"pthread_create: {rc}"
+        start = time.perf_counter()
+        try:
+            rate = observe(obs, duration)
+        finally:
+            sent = helper.bench_exposer_stop()
+        elapsed = time.perf_counter() - start
+        assert sent >= 0, f"the native exposer failed with code {sent}"
+        return rate, sent / elapsed
+
+
+def bench_receive_python(duration: float) -> "tuple[float, float]":
+    """(received/s, sent/s) with an exposer in a Python thread."""
+    with hakuban.Exchange("bench") as ex:
+        obs = ex.observe_object("bench-receive-py")
+        sink = ex.expose_object("bench-receive-py").recv(timeout=5)
+        stop = threading.Event()
+        sent = 0
+
+        def expose() -> None:
+            nonlocal sent
+            send = sink.send
+            while not stop.is_set():
+                for _ in range(100):
+                    send(ObjectState(DATA))
+                sent += 100
+
+        t = threading.Thread(target=expose)
+        start = time.perf_counter()
+        t.start()
+        rate = observe(obs, duration)
+        stop.set()
+        t.join()
+        return rate, sent / (time.perf_counter() - start)
+
+
+def bench_send(n: int, make: Callable[[], object]) -> float:
+    """Seconds per send."""
+    with hakuban.Exchange("bench") as ex:
+        obs = ex.observe_object("bench-send")  # noqa: F841 - keeps the object observed
+        sink = ex.expose_object("bench-send").recv(timeout=5)
+        send = sink.send
+        for _ in range(1000):
+            send(make())  # type: ignore[arg-type]
+        start = time.perf_counter()
+        for _ in range(n):
+            send(make())  # type: ignore[arg-type]
+        elapsed = time.perf_counter() - start
+        return elapsed / n
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--duration", type=float, default=2.0, help="seconds per receive run")
+    p.add_argument("--sends", type=int, default=200_000, help="sends per send run")
+    p.add_argument("--rate", type=int, default=0,
+                   help="states/s the native exposer offers (0: as fast as it can)")
+    args = p.parse_args()
+
+    print(f"hakuban {hakuban.version()} from {hakuban.library_path()}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    med = statistics.median
+    with tempfile.TemporaryDirectory() as tmp:
+        helper = build_native_exposer(tmp)
+        native: List[float] = []
+        native_sent: List[float] = []
+        py: List[float] = []
+        py_sent: List[float] = []
+        sends: List[float] = []
+        sends_bytes: List[float] = []
+        for run in range(1, args.runs + 1):
+            line = f"run {run}:"
+            if helper is not None:
+                r, s = bench_receive_native(helper, args.duration, args.rate)
+                native.append(r)
+                native_sent.append(s)
+                line += f" receive {r:,.0f}/s (native exposer sent {s:,.0f}/s),"
+            sends.append(bench_send(args.sends, lambda: ObjectState(DATA)))
+            sends_bytes.append(bench_send(args.sends, lambda: DATA))
+            r, s = bench_receive_python(args.duration)
+            py.append(r)
+            py_sent.append(s)
+            print(f"{line} send {sends[-1] * 1e6:.2f} us, send(bytes) {sends_bytes[-1] * 1e6:.2f} us, "
+                  f"Python exposer: receive {r:,.0f}/s (sent {s:,.0f}/s)", flush=True)
+
+    print(f"\nmedians of {args.runs} runs, 64-byte states:")
+    if native:
+        ok = "OK" if med(native) >= 200_000 else "BELOW TARGET"
+        print(f"  observer receives            {med(native):>10,.0f} states/s  "
+              f"(target >= 200,000: {ok}; native exposer sent {med(native_sent):,.0f}/s)")
+    else:
+        print("  observer receives            (no C compiler: native exposer not built)")
+    ok = "OK" if med(sends) <= 3e-6 else "ABOVE TARGET"
+    print(f"  sink.send(ObjectState(data)) {med(sends) * 1e6:>10.2f} us        (target <= 3 us: {ok})")
+    print(f"  sink.send(data)              {med(sends_bytes) * 1e6:>10.2f} us")
+    print(f"  with a Python exposer thread {med(py):>10,.0f} states/s  "
+          f"(it sent {med(py_sent):,.0f}/s; the GIL limit, informational)")
+
+
+if __name__ == "__main__":
+    main()
