@@ -17,8 +17,9 @@ REPO = PROJECT.parent.parent
 SRC = PROJECT / "src"
 HEADER = REPO / "include" / "hakuban.h"
 
-if str(SRC) not in sys.path:
-    sys.path.insert(0, str(SRC))
+for path in (SRC, PROJECT):  # the package, and bench.py for the tests that use it
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 if not os.environ.get("HAKUBAN_LIBRARY"):
     for candidate in (REPO / "build" / "python" / "libhakuban.so",
                       REPO / "build" / "lib" / "libhakuban.so"):

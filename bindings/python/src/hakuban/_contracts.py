@@ -16,8 +16,8 @@ import enum
 import math
 import time
 from ctypes import byref, c_int, c_int32, c_int64, c_uint64
-from typing import (TYPE_CHECKING, Any, Generic, Iterator, List, NamedTuple, Optional,
-                    TypeVar, Union)
+from typing import (TYPE_CHECKING, Any, Generic, Iterator, List, NamedTuple, NoReturn,
+                    Optional, Tuple, TypeVar, Union)
 
 from . import _lib
 from ._descriptor import (ObjectDescriptor, ObjectDescriptorLike, TagDescriptor, TagLike,
@@ -182,7 +182,7 @@ class _Pollable(Resource):
             aw = self._aw = _AsyncWaiter(loop, self.fileno())
         return aw
 
-    def _fail(self, rc: int) -> Any:
+    def _fail(self, rc: int) -> NoReturn:
         """Raises for an error code. A handle that went stale because another
         thread closed us is reported as the end of the stream."""
         if rc == _lib.ERR_INVALID_HANDLE and not self._h:
@@ -203,11 +203,11 @@ class _Stream(_Pollable, Generic[T]):
 
     __slots__ = ("_exchange",)
 
-    def _try(self, hc: c_uint64) -> Any:
-        """(rc, item) of a non-blocking receive."""
+    def _try(self, hc: c_uint64) -> Tuple[int, T]:
+        """(rc, item) of a non-blocking receive; item is None unless rc is OK."""
         raise NotImplementedError
 
-    def _next(self, hc: c_uint64, ms: int) -> Any:
+    def _next(self, hc: c_uint64, ms: int) -> Tuple[int, T]:
         """(rc, item) of a receive waiting up to ms milliseconds."""
         raise NotImplementedError
 
@@ -223,7 +223,7 @@ class _Stream(_Pollable, Generic[T]):
             return None
         if rc == END:
             raise EndOfStream(f"the {self._what} was closed")
-        return self._fail(rc)
+        self._fail(rc)
 
     def recv(self, timeout: Optional[float] = None) -> T:
         """Waits for the next item, at most ``timeout`` seconds (None: no
@@ -264,7 +264,7 @@ class _Stream(_Pollable, Generic[T]):
                     break
         if rc == END:
             raise EndOfStream(f"the {self._what} was closed")
-        return self._fail(rc)
+        self._fail(rc)
 
     def __iter__(self) -> Iterator[T]:
         """Iterating waits like ``recv()`` and stops when the contract is
@@ -317,7 +317,7 @@ class _Stream(_Pollable, Generic[T]):
                 return item
         if rc == END:
             raise EndOfStream(f"the {self._what} was closed")
-        return self._fail(rc)
+        self._fail(rc)
 
     def __aiter__(self) -> "_Stream[T]":
         return self
@@ -402,14 +402,14 @@ class ObjectObserveContract(_Stream[ObjectState]):
             return wrap_state(out)
         if rc == EMPTY:
             return None
-        return self._fail(rc)
+        self._fail(rc)
 
-    def _try(self, hc: c_uint64) -> Any:
+    def _try(self, hc: c_uint64) -> Tuple[int, Any]:
         out = c_uint64()
         rc = _lib.F.hakuban_object_observe_contract_try_next(byref(out), hc)
         return rc, (wrap_state(out) if rc == OK else None)
 
-    def _next(self, hc: c_uint64, ms: int) -> Any:
+    def _next(self, hc: c_uint64, ms: int) -> Tuple[int, Any]:
         out = c_uint64()
         rc = _lib.F.hakuban_object_observe_contract_next(byref(out), hc, c_int64(ms))
         return rc, (wrap_state(out) if rc == OK else None)
@@ -462,12 +462,12 @@ class ObjectExposeContract(_Stream["ObjectStateSink"]):
         NO_OBSERVERS; CLOSED."""
         return self._status("hakuban_object_expose_contract_status")
 
-    def _try(self, hc: c_uint64) -> Any:
+    def _try(self, hc: c_uint64) -> Tuple[int, Any]:
         out = c_uint64()
         rc = _lib.F.hakuban_object_expose_contract_try_next(byref(out), hc)
         return rc, (ObjectStateSink(out, self) if rc == OK else None)
 
-    def _next(self, hc: c_uint64, ms: int) -> Any:
+    def _next(self, hc: c_uint64, ms: int) -> Tuple[int, Any]:
         out = c_uint64()
         rc = _lib.F.hakuban_object_expose_contract_next(byref(out), hc, c_int64(ms))
         return rc, (ObjectStateSink(out, self) if rc == OK else None)
@@ -512,12 +512,12 @@ class TagObserveContract(_Stream[ObjectEvent]):
         CLOSED."""
         return self._status("hakuban_tag_observe_contract_status")
 
-    def _try(self, hc: c_uint64) -> Any:
+    def _try(self, hc: c_uint64) -> Tuple[int, Any]:
         ev = _lib.ObjectEventStruct()
         rc = _lib.F.hakuban_tag_observe_contract_try_next(byref(ev), hc)
         return rc, (_event(ev) if rc == OK else None)
 
-    def _next(self, hc: c_uint64, ms: int) -> Any:
+    def _next(self, hc: c_uint64, ms: int) -> Tuple[int, Any]:
         ev = _lib.ObjectEventStruct()
         rc = _lib.F.hakuban_tag_observe_contract_next(byref(ev), hc, c_int64(ms))
         return rc, (_event(ev) if rc == OK else None)
@@ -575,12 +575,12 @@ class TagExposeContract(_Stream["ObjectStateSink"]):
         CLOSED."""
         return self._status("hakuban_tag_expose_contract_status")
 
-    def _try(self, hc: c_uint64) -> Any:
+    def _try(self, hc: c_uint64) -> Tuple[int, Any]:
         out = c_uint64()
         rc = _lib.F.hakuban_tag_expose_contract_try_next(byref(out), hc)
         return rc, (ObjectStateSink(out, self) if rc == OK else None)
 
-    def _next(self, hc: c_uint64, ms: int) -> Any:
+    def _next(self, hc: c_uint64, ms: int) -> Tuple[int, Any]:
         out = c_uint64()
         rc = _lib.F.hakuban_tag_expose_contract_next(byref(out), hc, c_int64(ms))
         return rc, (ObjectStateSink(out, self) if rc == OK else None)
@@ -662,7 +662,7 @@ class ObjectStateSink(_Pollable):
             return wrap_state(out)
         if rc == EMPTY:
             return None
-        return self._fail_write(rc)
+        self._fail_write(rc)
 
     @property
     def token(self) -> int:
@@ -701,7 +701,7 @@ class ObjectStateSink(_Pollable):
             return False
         if not self._h:
             return True
-        return _lib.raise_for(rc)  # type: ignore[func-returns-value]
+        _lib.raise_for(rc)
 
     def wait_revoked(self, timeout: Optional[float] = None) -> bool:
         """Waits until the assignment ends, at most ``timeout`` seconds (None:
@@ -753,7 +753,7 @@ class ObjectStateSink(_Pollable):
             if self.revoked:
                 return True
 
-    def _fail_write(self, rc: int) -> Any:
+    def _fail_write(self, rc: int) -> NoReturn:
         if rc == _lib.ERR_INVALID_HANDLE and not self._h:
             raise ClosedError("the object state sink is closed")
         _lib.raise_for(rc)

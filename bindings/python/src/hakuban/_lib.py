@@ -34,7 +34,7 @@ import os
 import threading
 from ctypes import (POINTER, Structure, c_bool, c_char_p, c_double, c_int, c_int32,
                     c_int64, c_size_t, c_uint32, c_uint64, c_void_p)
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, NoReturn, Optional, Sequence, Tuple
 
 from ._errors import ForkedChildError, LibraryError, error_for
 
@@ -314,7 +314,7 @@ def loaded() -> Optional[Functions]:
     return _loaded
 
 
-def raise_for(rc: int) -> None:
+def raise_for(rc: int) -> NoReturn:
     """Raises the exception for a negative result code, with the calling
     thread's last error message."""
     msg = L.hakuban_last_error_message()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from ctypes import POINTER, byref, c_bool, c_char, c_char_p, c_int64, c_size_t, c_uint64
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 from . import _lib
 from ._errors import BufferTooSmallError, InvalidArgumentError, WrongFormatError
@@ -23,15 +23,14 @@ _UNSET: Any = object()
 
 # Encoded format stacks, by tuple: format stacks repeat, encoding them on
 # every send would cost more than the send itself.
+# (The array points into the encoded bytes: ctypes keeps them alive.)
 _format_arrays: Dict[Tuple[str, ...], Any] = {}
 
 
 def _format_array(fmt: Tuple[str, ...]) -> Any:
     arr = _format_arrays.get(fmt)
     if arr is None:
-        encoded = [f.encode("utf-8") for f in fmt]
-        arr = (c_char_p * len(fmt))(*encoded)
-        arr._keep = encoded  # the array points into these bytes
+        arr = (c_char_p * len(fmt))(*[f.encode("utf-8") for f in fmt])
         if len(_format_arrays) < 256:
             _format_arrays[fmt] = arr
     return arr
@@ -62,7 +61,7 @@ class ObjectState:
 
     _hc: Optional[c_uint64]
 
-    def __init__(self, data: bytes = b"", format: Iterable[str] = (),
+    def __init__(self, data: Union[bytes, bytearray, memoryview] = b"", format: Iterable[str] = (),
                  version: Optional[Iterable[int]] = None) -> None:
         self._hc = None
         if type(data) is not bytes:
@@ -254,7 +253,7 @@ def _read_data(hc: Optional[c_uint64]) -> bytes:
     sc = _scratch
     rc = _lib.F.hakuban_object_state_data_copy(sc.buf, _SCRATCH_SIZE, sc.pn, hc)
     if rc == 0:
-        return sc.buf[:sc.n.value]
+        return sc.buf[:sc.n.value]  # type: ignore[return-value]  # c_char slices are bytes
     if rc != BufferTooSmallError.code:
         _lib.raise_for(rc)
     size = sc.n.value
