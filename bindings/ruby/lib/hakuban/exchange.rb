@@ -1,0 +1,107 @@
+# frozen_string_literal: true
+
+require "json"
+
+module Hakuban
+  # The local meeting point of contracts; one per process is typical.
+  #
+  #   Hakuban::Exchange.open(name: "sensors") do |exchange|
+  #     exchange.observe_object({"sensor" => 7}) { |c| p c.next.json }
+  #   end
+  #
+  # Closing it closes every contract made on it: their waits end, their
+  # sinks are revoked. (Their Ruby objects still hold handles until they are
+  # closed or collected.)
+  class Exchange < Handle
+    DROP = :hakuban_exchange_drop # :nodoc:
+
+    # Ruby option => [C field, factor from the Ruby unit to the C unit].
+    OPTIONS = {
+      max_descriptor_size: [:max_descriptor_size, nil],
+      max_tags: [:max_tags, nil],
+      rebalance_threshold: [:rebalance_threshold, nil],
+      rebalance_interval: [:rebalance_interval_ms, 1000],
+      max_moves_per_interval: [:max_moves_per_interval, nil],
+      handover_timeout: [:handover_timeout_ms, 1000]
+    }.freeze
+    LISTS = %w[objects tags contracts links].freeze
+    private_constant :OPTIONS, :LISTS
+
+    # The exchange's name (in snapshots and logs).
+    attr_reader :name
+
+    # Makes an exchange. Every option is optional (the library's default):
+    # name:, max_descriptor_size: (bytes, 64 KiB), max_tags: (64),
+    # rebalance_threshold: (0.1), rebalance_interval: (seconds, 0.1),
+    # max_moves_per_interval: (64), handover_timeout: (seconds, 1.0).
+    # Raises InvalidConfigError for an option out of range.
+    # Exchange.open does the same and, with a block, closes it afterwards.
+    def initialize(name: nil, **options)
+      unknown = options.keys - OPTIONS.keys
+      raise ArgumentError, "unknown option(s): #{unknown.join(", ")}" unless unknown.empty?
+
+      opts = Native::ExchangeOptions.new
+      Native.hakuban_exchange_options_init(opts)
+      name_ptr = name && FFI::MemoryPointer.from_string(name.to_s)
+      opts[:name] = name_ptr if name_ptr
+      options.each do |k, v|
+        field, factor = OPTIONS.fetch(k)
+        opts[field] = factor ? (v * factor).round : v
+      end
+      s = Scratch.get
+      Error.check(Native.hakuban_exchange_new(s.u64, opts))
+      @name = (name || "exchange").to_s.freeze
+      init_handle(s.u64.read_uint64)
+    end
+
+    # "I want this object": an ObjectObserveContract. descriptor is an
+    # ObjectDescriptor or a value (with tags:). With a block, yields the
+    # contract, closes it afterwards and returns the block's value.
+    def observe_object(descriptor, tags: nil, &block)
+      ObjectObserveContract.open(self, descriptor, tags: tags, &block)
+    end
+
+    # "I can produce this object": an ObjectExposeContract with capacity.
+    # Block form as #observe_object.
+    def expose_object(descriptor, tags: nil, capacity: 1, &block)
+      ObjectExposeContract.open(self, descriptor, tags: tags, capacity: capacity, &block)
+    end
+
+    # "I want every live object with this tag": a TagObserveContract. tag is
+    # a TagDescriptor or a value. Block form as #observe_object.
+    def observe_tag(tag, &block)
+      TagObserveContract.open(self, tag, &block)
+    end
+
+    # "I can produce any object with this tag": a TagExposeContract with
+    # capacity. Block form as #observe_object.
+    def expose_tag(tag, capacity: 1, &block)
+      TagExposeContract.open(self, tag, capacity: capacity, &block)
+    end
+
+    # A structured picture of the exchange as a Hash (string keys): "name",
+    # "objects" (descriptor, live, observed, exposer, version, size,
+    # synchronized...), "tags", "contracts" (kind, status, capacity, load),
+    # "links", "counters".
+    def snapshot
+      s = Scratch.get
+      Error.check(Native.hakuban_exchange_snapshot(s.ptr, handle))
+      p = s.ptr.read_pointer
+      begin
+        snap = JSON.parse(p.read_string.force_encoding(Encoding::UTF_8))
+        # The library writes null for an empty list; a Hash of Arrays is
+        # easier to use.
+        LISTS.each { |k| snap[k] ||= [] if snap.key?(k) }
+        snap
+      ensure
+        Native.hakuban_string_free(p)
+      end
+    end
+
+    private
+
+    def inspect_details
+      " #{@name.inspect}"
+    end
+  end
+end
