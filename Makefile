@@ -88,6 +88,26 @@ test-python: $(PY_LIB) ## Python binding tests (pytest)
 bench-python: $(PY_LIB) ## Python binding benchmark (3 runs, medians)
 	$(PY_ENV) $(PYTHON) bindings/python/bench.py
 
+# The Ruby binding (bindings/ruby): minitest via rake against the library
+# `make lib` builds, copied into the gem's lib/hakuban/native/ (where the
+# installed gem finds it; the suite also gem-builds and installs it offline).
+# bench-ruby: 3 runs, medians.
+RAKE      ?= rake
+RUBY      ?= ruby
+RB_LIB    := bindings/ruby/lib/hakuban/native/libhakuban.so
+RB_ENV     = HAKUBAN_LIBRARY=$(CURDIR)/$(RB_LIB)
+
+.PHONY: test-ruby bench-ruby
+$(RB_LIB): lib
+	@mkdir -p $(dir $@)
+	cp -L $(BUILD_DIR)/lib/libhakuban.so $@.tmp && mv -f $@.tmp $@
+
+test-ruby: $(RB_LIB) ## Ruby binding tests (minitest via rake)
+	cd bindings/ruby && $(RB_ENV) $(RAKE) test
+
+bench-ruby: $(RB_LIB) ## Ruby binding benchmark (3 runs, medians)
+	cd bindings/ruby && $(RB_ENV) $(RUBY) -Ilib bench.rb
+
 clean: ## remove build outputs
 	rm -rf build dist
 	$(GO) clean -testcache
