@@ -12,7 +12,7 @@ all: build ## build everything
 build: ## build the Go packages and commands
 	$(GO) build $(GOFLAGS) ./...
 
-test: lint test-go test-c ## run every test suite (the README's test command)
+test: lint test-go test-c test-ruby ## run every test suite (the README's test command)
 
 test-go: ## Go tests with the race detector
 	$(GO) test $(GOFLAGS) $(RACE) -count=1 ./...
