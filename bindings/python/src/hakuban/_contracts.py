@@ -33,8 +33,11 @@ OK, EMPTY, END, TIMEOUT = _lib.OK, _lib.EMPTY, _lib.END, _lib.TIMEOUT
 
 #: Longest single wait inside the library: bounds how late Ctrl-C is seen.
 _SLICE_MS = 100
-#: Extra non-blocking tries before a blocking wait (about 0.3 us each).
-_SPIN = 16
+#: A stream that delivered an item within the last _HOT seconds is busy:
+#: recv polls it up to _SPIN more times (about 0.3 us each) before waiting.
+_HOT = 0.001
+_SPIN = 200
+_perf_counter = time.perf_counter
 
 T = TypeVar("T")
 
@@ -124,7 +127,7 @@ class _Pollable(Resource):
     """A handle that can be waited on: a readiness fd, closing that is safe
     while asyncio watches that fd."""
 
-    __slots__ = ("_fd", "_aw")
+    __slots__ = ("_fd", "_aw", "_last")
 
     _close_name = ""
     _fd_name = ""
@@ -133,16 +136,18 @@ class _Pollable(Resource):
         self._h = 0
         self._fd = -1
         self._aw: Optional[_AsyncWaiter] = None
+        self._last = 0.0  # when recv last returned an item (perf_counter)
 
     def fileno(self) -> int:
         """A file descriptor that is readable while something is pending (or
         the stream has ended), for select/poll/selectors. It belongs to this
         object: do not read or close it, and stop watching it before close()
         (asyncio users need not care: ``recv_async`` does this itself)."""
+        h = self._handle()
         fd = self._fd
         if fd < 0:
             out = c_int()
-            rc = getattr(_lib.L, self._fd_name)(byref(out), self._handle())
+            rc = getattr(_lib.L, self._fd_name)(byref(out), h)
             if rc < 0:
                 self._fail(rc)
             fd = self._fd = out.value
@@ -157,9 +162,10 @@ class _Pollable(Resource):
         if h and self._close_name and not _lib.forked():
             getattr(_lib.L, self._close_name)(h)  # wakes every waiter now
         aw = self._aw
-        if aw is not None and (aw.registered or aw.futures):
-            # The fd is in an event loop's selector: stop watching it on the
-            # loop's own thread before the drop closes it.
+        if aw is not None:
+            # An event loop may watch the fd (or be about to): stop watching
+            # it on the loop's own thread before the drop closes the fd, so
+            # the loop never sees a closed (or reused) fd number.
             if _running_loop() is aw.loop:
                 aw.detach()
             else:
@@ -234,15 +240,18 @@ class _Stream(_Pollable, Generic[T]):
             raise ClosedError(f"the {self._what} is closed")
         hc = self._hc
         rc, item = self._try(hc)
-        if rc == EMPTY:
-            # A busy stream usually has the next item within microseconds:
-            # a few more tries are much cheaper than going to sleep in the
-            # library and being woken (tens of microseconds per round).
+        if rc == EMPTY and _perf_counter() - self._last < _HOT:
+            # A busy stream has its next item within microseconds: polling
+            # for a while costs less than going to sleep in the library and
+            # being woken again (~100 us a round on a loaded machine, which
+            # would cap a busy stream at ~10,000 items/s). Idle streams do
+            # not spin.
             for _ in range(_SPIN):
                 rc, item = self._try(hc)
                 if rc != EMPTY:
                     break
         if rc == OK:
+            self._last = _perf_counter()
             return item
         if rc == EMPTY:
             deadline = None if timeout is None else time.monotonic() + timeout
@@ -256,6 +265,7 @@ class _Stream(_Pollable, Generic[T]):
                     ms = min(_SLICE_MS, max(1, math.ceil(left * 1000)))
                 rc, item = self._next(hc, ms)
                 if rc == OK:
+                    self._last = _perf_counter()
                     return item
                 if rc != TIMEOUT:
                     break
@@ -346,7 +356,7 @@ class _Stream(_Pollable, Generic[T]):
 
     def _register(self, exchange: "Exchange") -> None:
         self._exchange = exchange  # contracts keep their exchange alive
-        exchange._children.add(self)
+        exchange._adopt(self)
 
 
 def _capacity(capacity: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import weakref
 from ctypes import byref, c_char_p, c_uint64, c_void_p
 from typing import Any, Dict, Optional
@@ -31,7 +32,7 @@ class Exchange(Resource):
     (durations in seconds); None keeps the library's default.
     """
 
-    __slots__ = ("_name", "_children")
+    __slots__ = ("_name", "_children", "_children_lock")
     _drop_name = "hakuban_exchange_drop"
     _what = "exchange"
 
@@ -44,6 +45,7 @@ class Exchange(Resource):
                  handover_timeout: Optional[float] = None) -> None:
         self._h = 0
         self._children: "weakref.WeakSet[Resource]" = weakref.WeakSet()
+        self._children_lock = threading.Lock()
         L = _lib.L
         opts = _lib.ExchangeOptions()
         L.hakuban_exchange_options_init(byref(opts))
@@ -109,9 +111,15 @@ class Exchange(Resource):
 
     def close(self) -> None:
         """Closes the exchange and every contract made on it. Idempotent."""
-        for child in list(self._children):
+        with self._children_lock:
+            children = list(self._children)
+        for child in children:
             child.close()
         Resource.close(self)
+
+    def _adopt(self, child: Resource) -> None:
+        with self._children_lock:
+            self._children.add(child)
 
     def __repr__(self) -> str:
         return f"<Exchange {self._name!r}{' closed' if self.closed else ''}>"
