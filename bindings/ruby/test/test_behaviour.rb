@@ -225,6 +225,7 @@ class TestBehaviour < Minitest::Test
     assert_match(/stale/, e.message)
     sink.send("d", version: [2])
     assert_equal [2], observe.next(timeout: WAIT).version
+    assert_raises(ArgumentError) { sink.send(Hakuban::ObjectState.new("x"), version: [3]) }
     sink.send("e") # made by the library: above [2]
     assert_newer observe.next(timeout: WAIT).version, [2]
   end

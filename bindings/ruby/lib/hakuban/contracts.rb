@@ -184,6 +184,7 @@ module Hakuban
     include Stream
 
     DROP = :hakuban_tag_observe_contract_drop # :nodoc:
+    DESCRIPTOR_CACHE_MAX = 65_536 # :nodoc:
 
     # The observed TagDescriptor.
     attr_reader :tag
@@ -227,7 +228,12 @@ module Hakuban
         key = ObjectDescriptor.key_of(dh, s)
         descriptor = gone ? @descriptors.delete(key) : @descriptors[key]
         descriptor ||= ObjectDescriptor.from_handle(dh)
-        @descriptors[key] = descriptor unless gone
+        unless gone
+          # Bounded: with several threads receiving, a gone event can be
+          # taken before an older state event re-adds its entry.
+          @descriptors.clear if @descriptors.size >= DESCRIPTOR_CACHE_MAX
+          @descriptors[key] = descriptor
+        end
         state = gone ? nil : ObjectState.from_handle(sh, s)
         ObjectEvent.new(descriptor, state, gone)
       ensure

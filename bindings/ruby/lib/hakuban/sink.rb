@@ -44,6 +44,8 @@ module Hakuban
       s = Scratch.get
       h = handle
       sh = if state.is_a?(ObjectState)
+             raise ArgumentError, "format: and version: belong to the ObjectState" if format || version
+
              state.to_handle(s)
            else # no ObjectState allocated for plain data
              ObjectState.new_handle(s, state.to_str, format || NO_FORMAT, version)
