@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hakuban/hakuban/core"
+
+	"github.com/hakuban/hakuban/internal/testcert"
 )
 
 // routerBuildDir holds the built binary; TestMain removes it.
@@ -214,5 +217,50 @@ func TestRouterBinarySIGINT(t *testing.T) {
 	}
 	if code := p.wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("exit status %d after SIGINT, want 0", code)
+	}
+}
+
+func TestRouterBinaryMutualTLS(t *testing.T) {
+	certs := testcert.New(t)
+	dir := t.TempDir()
+	ca, cert, key := certs.Files(t, dir)
+	addrFile := filepath.Join(dir, "addr")
+	startRouterProcess(t, nil, "--listen", "127.0.0.1:0", "--addr-file", addrFile,
+		"--tls-cert", cert, "--tls-key", key, "--tls-client-ca", ca)
+	var addr string
+	pollFor(t, 20*time.Second, "addr file", func() bool {
+		b, err := os.ReadFile(addrFile)
+		addr = strings.TrimSpace(string(b))
+		return err == nil && addr != ""
+	})
+	url := "wss://" + addr + "/"
+
+	// A client with a certificate from the CA gets in.
+	trusted := exchange(t, "trusted")
+	o := core.DefaultConnectorOptions()
+	o.URLs = []string{url}
+	o.TLS = &tls.Config{RootCAs: certs.Pool, Certificates: []tls.Certificate{certs.Cert}}
+	c, err := trusted.Connect(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	waitConnected(t, c)
+
+	// One without a client certificate does not.
+	anonymous := exchange(t, "anonymous")
+	o.TLS = &tls.Config{RootCAs: certs.Pool}
+	o.MinBackoff, o.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
+	c2, err := anonymous.Connect(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c2.Close() })
+	pollFor(t, 10*time.Second, "the anonymous client to fail", func() bool {
+		st := c2.Status()
+		return st.LastError != nil && st.Connects == 0
+	})
+	if st := c2.Status(); st.State == core.ConnectorConnected {
+		t.Fatal("a client without certificate connected")
 	}
 }

@@ -13,6 +13,7 @@ package router
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,11 @@ type Config struct {
 	Upstreams []string
 	// UpstreamToken is sent to the upstream to authenticate.
 	UpstreamToken []byte
+	// TLS, when set, makes every listener serve wss:// (see TLSFiles).
+	TLS *tls.Config
+	// UpstreamTLS configures wss:// upstream connections (CA bundle,
+	// client certificate); nil uses the system roots.
+	UpstreamTLS *tls.Config
 	// MetricsAddr is where /healthz, /readyz, /metrics and /snapshot are
 	// served (host:port, port 0 allowed); empty disables them.
 	MetricsAddr string
@@ -161,6 +167,7 @@ func (c Config) connectorOptions() core.ConnectorOptions {
 	o.URLs = c.Upstreams
 	o.Name = c.Name
 	o.Token = c.UpstreamToken
+	o.TLS = c.UpstreamTLS
 	o.Limits = c.Limits
 	o.PingInterval, o.PingTimeout = c.PingInterval, c.PingTimeout
 	o.CloseTimeout = c.CloseTimeout
@@ -172,6 +179,7 @@ func (c Config) listenerOptions(addr string) core.ListenerOptions {
 	o := core.DefaultListenerOptions()
 	o.Addr = addr
 	o.Name = c.Name
+	o.TLS = c.TLS
 	o.Limits = c.Limits
 	o.PingInterval, o.PingTimeout = c.PingInterval, c.PingTimeout
 	o.CloseTimeout = c.CloseTimeout

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -160,6 +161,15 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.DurationVar(&c.CloseTimeout, "close-timeout", envDuration("HAKUBAN_CLOSE_TIMEOUT", c.CloseTimeout), "bound on closing each link at shutdown ($HAKUBAN_CLOSE_TIMEOUT)")
 	fs.StringVar(&c.MonitorTag, "monitor-tag", env("HAKUBAN_MONITOR_TAG", ""), "publish the router's own state as an object with this `tag`, for clients to observe ($HAKUBAN_MONITOR_TAG)")
 	fs.DurationVar(&c.MonitorInterval, "monitor-interval", envDuration("HAKUBAN_MONITOR_INTERVAL", c.MonitorInterval), "refresh period of the monitor object while observed ($HAKUBAN_MONITOR_INTERVAL)")
+	var serverTLS, upstreamTLS router.TLSFiles
+	fs.StringVar(&serverTLS.Cert, "tls-cert", env("HAKUBAN_TLS_CERT", ""), "PEM certificate `file`: serve wss:// instead of ws:// ($HAKUBAN_TLS_CERT)")
+	fs.StringVar(&serverTLS.Key, "tls-key", env("HAKUBAN_TLS_KEY", ""), "PEM private key `file` for --tls-cert ($HAKUBAN_TLS_KEY)")
+	fs.StringVar(&serverTLS.CA, "tls-client-ca", env("HAKUBAN_TLS_CLIENT_CA", ""), "PEM CA bundle `file`: require client certificates signed by it (mutual TLS) ($HAKUBAN_TLS_CLIENT_CA)")
+	fs.StringVar(&upstreamTLS.CA, "upstream-ca", env("HAKUBAN_UPSTREAM_CA", ""), "PEM CA bundle `file` to verify wss:// upstreams (default: system roots) ($HAKUBAN_UPSTREAM_CA)")
+	fs.StringVar(&upstreamTLS.Cert, "upstream-cert", env("HAKUBAN_UPSTREAM_CERT", ""), "PEM client certificate `file` for wss:// upstreams ($HAKUBAN_UPSTREAM_CERT)")
+	fs.StringVar(&upstreamTLS.Key, "upstream-key", env("HAKUBAN_UPSTREAM_KEY", ""), "PEM private key `file` for --upstream-cert ($HAKUBAN_UPSTREAM_KEY)")
+	tokenFile := env("HAKUBAN_UPSTREAM_TOKEN_FILE", "")
+	fs.StringVar(&tokenFile, "upstream-token-file", tokenFile, "`file` whose content is the token sent to the upstream (a file, so the token is not visible in ps) ($HAKUBAN_UPSTREAM_TOKEN_FILE)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 
 	if err := fs.Parse(args); err != nil {
@@ -167,6 +177,27 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if !serverTLS.IsZero() {
+		cfg, err := serverTLS.ServerConfig()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.TLS = cfg
+	}
+	if !upstreamTLS.IsZero() {
+		cfg, err := upstreamTLS.ClientConfig()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.UpstreamTLS = cfg
+	}
+	if tokenFile != "" {
+		token, err := os.ReadFile(tokenFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("upstream token: %w", err))
+		}
+		c.UpstreamToken = bytes.TrimSpace(token)
 	}
 	if len(errs) > 0 {
 		return o, errors.Join(errs...)
