@@ -745,3 +745,23 @@ func (m *runtimeMem) read() {
 	runtime.ReadMemStats(&ms)
 	m.live = ms.HeapAlloc
 }
+
+func TestCloseAfterExchangeClose(t *testing.T) {
+	// Every contract closes again without harm after its exchange closed
+	// (the exchange forgets tags and objects on the first close).
+	ex := newExchange(t)
+	d := obj("x", "t")
+	oo := must[*core.ObjectObserveContract](t)(ex.ObserveObject(d))
+	oe := must[*core.ObjectExposeContract](t)(ex.ExposeObject(d, 1))
+	to := must[*core.TagObserveContract](t)(ex.ObserveTag(tag("t")))
+	te := must[*core.TagExposeContract](t)(ex.ExposeTag(tag("t"), 1))
+	ex.Close()
+	for _, c := range []interface{ Close() error }{te, to, oe, oo, te, to, oe, oo} {
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := te.Status(); st != core.StatusClosed {
+		t.Fatalf("status %v", st)
+	}
+}

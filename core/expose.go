@@ -264,13 +264,14 @@ func (c *TagExposeContract) Close() error {
 }
 
 func (c *TagExposeContract) closeLocked() {
-	ex := c.ex
-	e := ex.tags[c.tag]
-	// Leave the tag index first so failover does not elect us again.
-	e.exposers = removeItem(e.exposers, c)
-	if !c.shut(c) {
-		return
+	if c.w.closed {
+		return // the tag entry may be gone already
 	}
+	ex := c.ex
+	// Leave the tag index first so failover does not elect us again.
+	e := ex.tags[c.tag]
+	e.exposers = removeItem(e.exposers, c)
+	c.shut(c)
 	ex.declareTag(c.tag)
 	ex.dropTagIfEmpty(c.tag)
 }
