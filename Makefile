@@ -5,14 +5,17 @@ RACE      ?= -race
 BENCHTIME ?= 1s
 COUNT     ?= 1
 
-.PHONY: all build test test-go lint vet fmt bench fuzz demo clean help lib test-c bench-c install
+.PHONY: all build setup test test-go lint vet fmt bench fuzz demo clean help lib test-c bench-c install
 
 all: build ## build everything
 
 build: ## build the Go packages and commands
 	$(GO) build $(GOFLAGS) ./...
 
-test: lint test-go test-c test-ruby ## run every test suite (the README's test command)
+setup: ## install what the test suites need (Ruby, ffi, cmake, pytest) when missing
+	@scripts/setup.sh
+
+test: setup lint test-go test-c test-ruby ## run every test suite (the README's test command)
 
 test-go: ## Go tests with the race detector
 	$(GO) test $(GOFLAGS) $(RACE) -count=1 ./...
