@@ -15,7 +15,7 @@ build: ## build the Go packages and commands
 setup: ## install what the test suites need (Ruby, ffi, cmake, pytest) when missing
 	@scripts/setup.sh
 
-test: setup lint test-go test-c test-ruby ## run every test suite (the README's test command)
+test: setup lint test-go test-c test-ruby test-python ## run every test suite (the README's test command)
 
 test-go: ## Go tests with the race detector
 	$(GO) test $(GOFLAGS) $(RACE) -count=1 ./...
@@ -86,7 +86,7 @@ $(PY_LIB): lib
 	cp -L $(BUILD_DIR)/lib/libhakuban.so $@.tmp && mv -f $@.tmp $@
 
 test-python: $(PY_LIB) ## Python binding tests (pytest)
-	$(PY_ENV) $(PYTHON) -m pytest -q bindings/python/tests
+	$(PY_ENV) $(PYTHON) -m pytest -q -p no:cacheprovider bindings/python/tests
 
 bench-python: $(PY_LIB) ## Python binding benchmark (3 runs, medians)
 	$(PY_ENV) $(PYTHON) bindings/python/bench.py

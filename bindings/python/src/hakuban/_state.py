@@ -233,13 +233,12 @@ def _new_state(data: bytes, fmt: Tuple[str, ...], ver: Tuple[int, ...]) -> c_uin
 
 
 class _Scratch(threading.local):
-    """Per-thread buffer that received data is copied into, with its
-    length output made once."""
+    """Per-thread buffer that received data is copied into, with its length
+    output, made once per thread: (buffer, byref(length), length)."""
 
     def __init__(self) -> None:
-        self.buf = (c_char * _SCRATCH)()
-        self.n = c_size_t()
-        self.pn = byref(self.n)
+        n = c_size_t()
+        self.t = ((c_char * _SCRATCH)(), byref(n), n)
 
 
 _scratch = _Scratch()
@@ -250,16 +249,15 @@ def _read_data(hc: Optional[c_uint64]) -> bytes:
     # One copy from Go memory into this thread's scratch buffer, one into
     # the bytes object: cheaper than the library's pointer accessor, which
     # mallocs a C copy per state. Larger data gets a buffer of its own.
-    sc = _scratch
-    rc = _lib.F.hakuban_object_state_data_copy(sc.buf, _SCRATCH_SIZE, sc.pn, hc)
+    buf, pn, n = _scratch.t
+    rc = _lib.F.hakuban_object_state_data_copy(buf, _SCRATCH_SIZE, pn, hc)
     if rc == 0:
-        return sc.buf[:sc.n.value]  # type: ignore[return-value]  # c_char slices are bytes
+        return buf[:n.value]  # type: ignore[return-value]  # c_char slices are bytes
     if rc != BufferTooSmallError.code:
         _lib.raise_for(rc)
-    size = sc.n.value
+    size = n.value
     big = (c_char * size)()
-    n = c_size_t()
-    _check(_lib.F.hakuban_object_state_data_copy(big, c_size_t(size), byref(n), hc))
+    _check(_lib.F.hakuban_object_state_data_copy(big, c_size_t(size), pn, hc))
     return big.raw
 
 
