@@ -249,9 +249,13 @@ func TestConnectorReportsRefusal(t *testing.T) {
 	if msg := st.LastError.Error(); !strings.HasPrefix(msg, "core: upstream refused: auth refused: unknown token (close 4002)") {
 		t.Errorf("LastError %q", msg)
 	}
-	// A refusal for good is not retried (PROTOCOL.md §15).
+	// A refusal for good is not retried (PROTOCOL.md §15). The client may
+	// see the close before the listener counts it: wait for the count.
+	pollFor(t, 5*time.Second, "the listener to count the refusal", func() bool { return l.Stats().Refused >= 1 })
 	refusals := l.Stats().Refused
-	time.Sleep(100 * time.Millisecond) // many backoff periods: nothing may happen
+	// fastConnector's backoff is a few ms: a retry would happen well within
+	// this window, which is the only way to observe that none happens.
+	time.Sleep(100 * time.Millisecond)
 	if n := l.Stats().Refused; n != refusals || c.Status().State != ConnectorRefused {
 		t.Errorf("the connector retried after a refusal: %d refusals, then %d", refusals, n)
 	}

@@ -676,6 +676,18 @@ func TestErrorCodesTable(t *testing.T) {
 	}
 }
 
+func TestSnapshotOfEmptyExchangeHasEmptyLists(t *testing.T) {
+	js, err := newExchange(t).SnapshotJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"objects":[]`, `"tags":[]`, `"contracts":[]`, `"links":[]`} {
+		if !strings.Contains(string(js), want) {
+			t.Errorf("snapshot lacks %s: %s", want, js)
+		}
+	}
+}
+
 func TestSnapshot(t *testing.T) {
 	ex := newExchange(t)
 	d := obj(map[string]any{"b": 1, "a": 2}, "t")

@@ -116,7 +116,11 @@ func (ex *Exchange) Snapshot() Snapshot {
 	s.Counters.BytesSaved = ex.payloads.saved.Load()
 	ds := ex.payloads.deltas.Stats()
 	s.Counters.DeltasComputed, s.Counters.DeltaCacheHits = ds.Misses, ds.Hits
+	// Empty lists stay lists in JSON (not null).
 	s.Objects = make([]ObjectSnapshot, 0, len(ex.objects))
+	s.Tags = make([]TagSnapshot, 0, len(ex.tags))
+	s.Contracts = []ContractSnapshot{}
+	s.Links = make([]LinkSnapshot, 0, len(ex.links))
 	for _, o := range ex.objects {
 		os := ObjectSnapshot{
 			Descriptor: o.desc, Live: o.live, Observed: o.observed(),
