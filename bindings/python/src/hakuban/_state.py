@@ -60,10 +60,21 @@ class ObjectState:
     __slots__ = ("_hc", "_data", "_format", "_version", "_synchronized", "__weakref__")
 
     _hc: Optional[c_uint64]
+    _data: bytes
+    _format: Tuple[str, ...]
+    _version: Tuple[int, ...]
+    _synchronized: bool
 
     def __init__(self, data: Union[bytes, bytearray, memoryview] = b"", format: Iterable[str] = (),
                  version: Optional[Iterable[int]] = None) -> None:
         self._hc = None
+        if version is None and format == () and type(data) is bytes:
+            # the common case, kept cheap: sending costs little more
+            self._data = data
+            self._format = ()
+            self._version = ()
+            self._synchronized = False
+            return
         if type(data) is not bytes:
             data = bytes(data)  # bytearray, memoryview: states are immutable
         fmt = tuple(format)
@@ -76,10 +87,10 @@ class ObjectState:
         for v in ver:
             if not isinstance(v, int) or not -(1 << 63) <= v < (1 << 63):
                 raise InvalidArgumentError(f"version entries are 64-bit integers, not {v!r}")
-        self._data: bytes = data
-        self._format: Tuple[str, ...] = fmt
-        self._version: Tuple[int, ...] = ver
-        self._synchronized: bool = False
+        self._data = data
+        self._format = fmt
+        self._version = ver
+        self._synchronized = False
 
     @classmethod
     def from_json(cls, value: Any, version: Optional[Iterable[int]] = None,
@@ -207,11 +218,7 @@ def _rebuild(data: bytes, fmt: Tuple[str, ...], version: Tuple[int, ...],
 
 
 _new = object.__new__
-_SIZES = tuple(c_size_t(i) for i in range(64))  # small sizes, made once
-
-
-def _size(n: int) -> c_size_t:
-    return _SIZES[n] if n < 64 else c_size_t(n)
+_SIZES = tuple(c_size_t(i) for i in range(1025))  # small sizes, made once
 
 
 def _check(rc: int) -> None:
@@ -222,11 +229,12 @@ def _check(rc: int) -> None:
 def _new_state(data: bytes, fmt: Tuple[str, ...], ver: Tuple[int, ...]) -> c_uint64:
     """A new library state (the caller drops it)."""
     out = c_uint64()
+    n, nv, nf = len(data), len(ver), len(fmt)
     rc = _lib.F.hakuban_object_state_new(
         byref(out),
-        (c_int64 * len(ver))(*ver) if ver else None, _size(len(ver)),
-        _format_array(fmt) if fmt else None, _size(len(fmt)),
-        data if data else None, _size(len(data)))
+        (c_int64 * nv)(*ver) if nv else None, _SIZES[nv] if nv <= 1024 else c_size_t(nv),
+        _format_array(fmt) if nf else None, _SIZES[nf] if nf <= 1024 else c_size_t(nf),
+        data if n else None, _SIZES[n] if n <= 1024 else c_size_t(n))
     if rc < 0:
         _lib.raise_for(rc)
     return out
