@@ -213,3 +213,32 @@ def test_capacity_is_checked(exchange: hakuban.Exchange) -> None:
         with pytest.raises(hakuban.InvalidCapacityError):
             exchange.expose_object("c", capacity=bad)  # type: ignore[arg-type]
     assert exchange.expose_tag("c", capacity=2 ** 30).capacity == 2 ** 30
+
+
+def test_gap_free_handover_when_an_exposer_joins() -> None:
+    with hakuban.Exchange(rebalance_interval=0.01) as ex:
+        a = ex.expose_tag("r")
+        observers = [ex.observe_object(ObjectDescriptor(i, tags=["r"])) for i in range(4)]
+        sinks_a = {}
+        for _ in observers:
+            s = a.recv(timeout=T)
+            sinks_a[s.descriptor] = s
+            s.send_json("a")
+        for o in observers:
+            assert o.recv(timeout=T).synchronized
+
+        b = ex.expose_tag("r")  # loads 4:0, so the rebalancer moves two objects to b
+        moved = [b.recv(timeout=T) for _ in range(2)]
+        for s in moved:
+            assert not sinks_a[s.descriptor].revoked, "the old exposer keeps writing until b writes"
+            s.send_json("b")
+            assert sinks_a[s.descriptor].wait_revoked(timeout=T)
+        assert b.try_recv() is None
+        seen = []
+        for o in observers:
+            st = o.try_recv()
+            while st is not None:
+                seen.append(st)
+                st = o.try_recv()
+        assert seen and all(st.synchronized for st in seen), "no gap in synchronized"
+        assert sorted(o.current().json() for o in observers) == ["a", "a", "b", "b"]  # type: ignore[union-attr]

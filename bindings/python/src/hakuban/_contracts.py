@@ -36,7 +36,7 @@ _SLICE_MS = 100
 #: A stream that delivered an item within the last _HOT seconds is busy:
 #: recv polls it up to _SPIN more times (about 0.3 us each) before waiting.
 _HOT = 0.001
-_SPIN = 200
+_SPIN = 50
 _perf_counter = time.perf_counter
 
 T = TypeVar("T")
