@@ -265,7 +265,7 @@ func (ex *Exchange) refresh(o *object) {
 			}
 			clear(o.observers)
 			o.observers = o.observers[:0]
-			o.state = ObjectState{}
+			o.cur.Store(nil)
 		}
 	}
 	if o.observed() {
@@ -309,11 +309,13 @@ func (ex *Exchange) deliver(o *object) {
 // desynchronize marks o's state as no longer synchronized (its exposer went
 // away) and tells the observers. Called with mu held.
 func (ex *Exchange) desynchronize(o *object) {
-	if o.state.IsZero() || !o.state.Synchronized {
+	st := o.state()
+	if st.IsZero() || !st.Synchronized {
 		return
 	}
-	o.state.Synchronized = false
-	o.state.LastSynchronized = time.Now()
+	st.Synchronized = false
+	st.LastSynchronized = time.Now()
+	o.publish(st)
 	ex.deliver(o)
 }
 

@@ -321,19 +321,21 @@ func (s *ObjectStateSink) write(st ObjectState) error {
 		return err
 	}
 	o := s.obj
+	cur := o.state()
+	box := &stateBox{ObjectState: st}
 	if st.Version == nil {
-		st.Version = NextVersion(o.state.Version, time.Now())
+		box.Version = nextVersion(cur.Version, time.Now(), &box.ver)
 	} else {
-		switch st.Version.Compare(o.state.Version) {
+		switch st.Version.Compare(cur.Version) {
 		case -1:
-			cur := o.state.Version
 			ex.counters.StaleWrites++
 			ex.mu.Unlock()
-			return fmt.Errorf("core: send version %v to %v, current %v: %w", st.Version, o.desc, cur, ErrStaleVersion)
+			return fmt.Errorf("core: send version %v to %v, current %v: %w", st.Version, o.desc, cur.Version, ErrStaleVersion)
 		case 0:
-			if o.state.Synchronized != st.Synchronized {
-				o.state.Synchronized = st.Synchronized
-				o.state.LastSynchronized = st.LastSynchronized
+			if cur.Synchronized != st.Synchronized {
+				cur.Synchronized = st.Synchronized
+				cur.LastSynchronized = st.LastSynchronized
+				o.publish(cur)
 				ex.deliver(o)
 			}
 			ex.unlock()
@@ -345,7 +347,7 @@ func (s *ObjectStateSink) write(st ObjectState) error {
 		ex.finishHandover(o)
 		ex.counters.Handovers++
 	}
-	o.state = st
+	o.cur.Store(box)
 	ex.counters.States++
 	ex.deliver(o)
 	ex.unlock()
@@ -376,9 +378,8 @@ func (s *ObjectStateSink) Desynchronize() error {
 // Current returns the object's newest state (for example the predecessor's
 // last one after a failover); ok is false while there is none.
 func (s *ObjectStateSink) Current() (st ObjectState, ok bool) {
-	s.ex.mu.Lock()
-	defer s.ex.mu.Unlock()
-	return s.obj.state, !s.obj.state.IsZero()
+	st = s.obj.state()
+	return st, !st.IsZero()
 }
 
 // Revoked reports whether the assignment has ended.

@@ -735,8 +735,8 @@ func (l *link) decodeState(d ObjectDescriptor, m *wire.State, base []byte, baseV
 func (l *link) currentState(d ObjectDescriptor) (ObjectState, bool) {
 	l.ex.mu.Lock()
 	defer l.ex.mu.Unlock()
-	if o := l.ex.objects[d.Key()]; o != nil && !o.state.IsZero() {
-		return o.state, true
+	if o := l.ex.objects[d.Key()]; o != nil && o.cur.Load() != nil {
+		return o.state(), true
 	}
 	return ObjectState{}, false
 }

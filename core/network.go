@@ -107,7 +107,8 @@ func (ex *Exchange) declareTag(t TagDescriptor) {
 // objectDeclaration aggregates o's contracts, leaving out the upstream
 // link's own (they exist because of the upstream and must not echo back).
 func objectDeclaration(o *object) objectDecl {
-	d := objectDecl{desc: o.desc, version: o.state.Version, synchronized: o.state.Synchronized}
+	st := o.state()
+	d := objectDecl{desc: o.desc, version: st.Version, synchronized: st.Synchronized}
 	for _, obs := range o.observers {
 		if c, ok := obs.(*ObjectObserveContract); ok && c.origin != originUpstream {
 			d.observe = true

@@ -1,5 +1,27 @@
 package core
 
+import "sync/atomic"
+
+// stateBox is one published, immutable state. The generated version lives
+// in the same allocation, so a Send costs one allocation.
+type stateBox struct {
+	ObjectState
+	ver [1]int64
+}
+
+// state returns o's newest state (zero when none). Safe without the mutex.
+func (o *object) state() ObjectState {
+	if b := o.cur.Load(); b != nil {
+		return b.ObjectState
+	}
+	return ObjectState{}
+}
+
+// publish replaces o's state with st. Called with the exchange's mutex held.
+func (o *object) publish(st ObjectState) {
+	o.cur.Store(&stateBox{ObjectState: st})
+}
+
 // object is the exchange's record of one object descriptor. It exists while
 // an object contract names it or while it is live. All fields are guarded by
 // the exchange's mutex.
@@ -7,8 +29,12 @@ package core
 // The record is kept small (one is made per object, and a router may carry
 // millions): observers read the state from here instead of holding copies.
 type object struct {
-	desc  ObjectDescriptor
-	state ObjectState
+	desc ObjectDescriptor
+	// cur is the newest state, nil while there is none. Writers replace it
+	// (never modify a published box) with the exchange's mutex held;
+	// object observers load it without the mutex, so a busy writer cannot
+	// starve them (see ObjectObserveContract.TryNext).
+	cur atomic.Pointer[stateBox]
 	// observers receive state changes: object observe contracts always,
 	// tag observe contracts while the object is live, and (later) network
 	// links. One list, so delivery has one code path.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,12 +12,27 @@ import (
 // live and receives the object's newest state whenever it changes. A slow
 // reader skips intermediate versions (latest wins): at most one state is
 // pending per contract, so memory is bounded whatever the exposer does.
+//
+// Receiving takes no lock: pending is an atomic flag the exchange sets
+// after publishing a state, and a receiver that clears it loads the
+// object's newest state. A writer sending flat out therefore never starves
+// its observers, and a receiver never slows the writer.
 type ObjectObserveContract struct {
-	ex      *Exchange
-	obj     *object
-	id      uint64
-	w       waitable
-	pending bool
+	ex  *Exchange
+	obj *object
+	id  uint64
+	// w holds the notify hook and the closed flag (guarded by ex.mu);
+	// closed mirrors w.closed for lock-free readers. Waiters sleep on wake
+	// (made on first use, room for one token) instead of w's channel, so
+	// that waiting takes no lock either.
+	w    waitable
+	wake atomic.Pointer[chan struct{}]
+	// seen is the state last handed out: a receiver that cleared pending
+	// may load a newer state than the one that set it, and must not hand
+	// that state out twice when its own pending flag is cleared.
+	seen    atomic.Pointer[stateBox]
+	pending atomic.Bool
+	closed  atomic.Bool
 	origin  origin
 }
 
@@ -42,7 +58,7 @@ func (ex *Exchange) observeObject(d ObjectDescriptor, from origin) (*ObjectObser
 	o.objObservers++
 	o.observers = append(o.observers, c)
 	ex.refresh(o)
-	if !o.state.IsZero() {
+	if o.cur.Load() != nil {
 		c.stateChanged(o)
 	}
 	return c, nil
@@ -55,50 +71,133 @@ func (c *ObjectObserveContract) ID() uint64 { return c.id }
 func (c *ObjectObserveContract) Descriptor() ObjectDescriptor { return c.obj.desc }
 
 func (c *ObjectObserveContract) stateChanged(*object) {
-	if !c.pending && !c.w.closed {
-		c.pending = true
-		c.w.signal(c.ex)
+	if !c.w.closed && c.pending.CompareAndSwap(false, true) {
+		c.signal()
 	}
+}
+
+// signal wakes one waiter and queues the notify hook. Called with ex.mu held.
+func (c *ObjectObserveContract) signal() {
+	c.kick()
+	c.w.signal(c.ex) // the hook (w.wake stays nil: nobody waits on it)
+}
+
+// kick puts a wake-up token if a waiter may need one; safe without locks.
+func (c *ObjectObserveContract) kick() {
+	if ch := c.wake.Load(); ch != nil {
+		select {
+		case *ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// wakeChan returns the wake channel, making it on first use.
+func (c *ObjectObserveContract) wakeChan() chan struct{} {
+	if ch := c.wake.Load(); ch != nil {
+		return *ch
+	}
+	ch := make(chan struct{}, 1)
+	if c.wake.CompareAndSwap(nil, &ch) {
+		return ch
+	}
+	return *c.wake.Load()
 }
 func (c *ObjectObserveContract) attach(*object) {}
 func (c *ObjectObserveContract) detach(*object) {}
 
+// take takes the pending state, if any, without the exchange's lock.
 func (c *ObjectObserveContract) take() (ObjectState, bool, bool) {
-	if !c.pending || c.w.closed {
+	if c.closed.Load() || !c.pending.CompareAndSwap(true, false) {
 		return ObjectState{}, false, false
 	}
-	c.pending = false
-	return c.obj.state, true, false
+	// Published before pending was set: this is that state or a newer one,
+	// unless it was handed out already.
+	b := c.obj.cur.Load()
+	if b == nil || c.seen.Swap(b) == b {
+		return ObjectState{}, false, false
+	}
+	return b.ObjectState, true, false
 }
 
 // Next waits for a state newer than the last one returned (or a change of
 // its synchronized flag) and returns it. It returns ErrClosed once the
 // contract is closed, or ctx.Err().
 func (c *ObjectObserveContract) Next(ctx context.Context) (ObjectState, error) {
-	return next(ctx, c.ex, &c.w, c.take)
+	for {
+		if st, ok, _ := c.take(); ok {
+			if c.pending.Load() {
+				c.kick() // a newer state for another waiter
+			}
+			return st, nil
+		}
+		if c.closed.Load() {
+			c.kick() // pass the wake-up on to the next waiter
+			return ObjectState{}, ErrClosed
+		}
+		ch := c.wakeChan()
+		// A state published before the channel existed set pending without
+		// a token: look once more before sleeping.
+		if c.pending.Load() || c.closed.Load() {
+			continue
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			c.kick() // we may have taken a token meant for another waiter
+			return ObjectState{}, ctx.Err()
+		}
+	}
 }
 
 // TryNext returns the pending state without waiting; ok is false when none
-// is pending. err is ErrClosed once the contract is closed.
+// is pending. err is ErrClosed once the contract is closed. It takes no
+// lock.
 func (c *ObjectObserveContract) TryNext() (st ObjectState, ok bool, err error) {
-	return tryNext(c.ex, &c.w, c.take)
+	if st, ok, _ := c.take(); ok {
+		return st, true, nil
+	}
+	if c.closed.Load() {
+		return ObjectState{}, false, ErrClosed
+	}
+	return ObjectState{}, false, nil
 }
 
 // NextTimeout is Next with a timeout: 0 tries without waiting, a negative
 // timeout waits forever. It returns context.DeadlineExceeded on timeout.
 func (c *ObjectObserveContract) NextTimeout(timeout time.Duration) (ObjectState, error) {
-	return nextTimeout(c.ex, &c.w, c.take, timeout)
+	if timeout == 0 {
+		st, ok, err := c.TryNext()
+		if err == nil && !ok {
+			err = context.DeadlineExceeded
+		}
+		return st, err
+	}
+	ctx := context.Background()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return c.Next(ctx)
 }
 
 // States iterates over state changes until the contract is closed or ctx is done.
 func (c *ObjectObserveContract) States(ctx context.Context) iter.Seq[ObjectState] {
-	return seq(ctx, c.ex, &c.w, c.take)
+	return func(yield func(ObjectState) bool) {
+		for {
+			st, err := c.Next(ctx)
+			if err != nil || !yield(st) {
+				return
+			}
+		}
+	}
 }
 
 // Ready returns a channel that receives a value when a state may be
 // pending. It is a hint for select loops: a concurrent Next may take the
 // state first, so follow it with TryNext.
-func (c *ObjectObserveContract) Ready() <-chan struct{} { return readyChan(c.ex, &c.w) }
+func (c *ObjectObserveContract) Ready() <-chan struct{} { return c.wakeChan() }
 
 // SetNotify installs f, called whenever the contract goes from nothing
 // pending to something pending, or is closed (and at once if that is already
@@ -106,15 +205,14 @@ func (c *ObjectObserveContract) Ready() <-chan struct{} { return readyChan(c.ex,
 // exchange's lock held; it must return quickly and may call the exchange.
 // nil removes the hook.
 func (c *ObjectObserveContract) SetNotify(f func()) {
-	setNotify(c.ex, &c.w, f, func() bool { return c.pending })
+	setNotify(c.ex, &c.w, f, c.pending.Load)
 }
 
 // Current returns the object's newest state without consuming it; ok is
 // false while the object has no state.
 func (c *ObjectObserveContract) Current() (st ObjectState, ok bool) {
-	c.ex.mu.Lock()
-	defer c.ex.mu.Unlock()
-	return c.obj.state, !c.obj.state.IsZero()
+	st = c.obj.state()
+	return st, !st.IsZero()
 }
 
 // Status tells why states are (not) arriving.
@@ -131,7 +229,7 @@ func (c *ObjectObserveContract) statusLocked() Status {
 		return StatusClosed
 	case o.assigned == nil:
 		return StatusWaitingForExposer
-	case o.state.IsZero() || !o.state.Synchronized:
+	case !o.state().Synchronized:
 		return StatusStale
 	}
 	return StatusActive
@@ -151,8 +249,9 @@ func (c *ObjectObserveContract) closeLocked() {
 		return
 	}
 	c.w.closed = true
-	c.pending = false
-	c.w.signal(c.ex)
+	c.closed.Store(true)
+	c.pending.Store(false)
+	c.signal()
 	o := c.obj
 	o.objObservers--
 	o.removeObserver(c)
@@ -160,7 +259,7 @@ func (c *ObjectObserveContract) closeLocked() {
 }
 
 func (c *ObjectObserveContract) snapshot() ContractSnapshot {
-	return ContractSnapshot{ID: c.id, Kind: "object_observe", Object: &c.obj.desc, Status: c.statusLocked().String(), Pending: c.pending}
+	return ContractSnapshot{ID: c.id, Kind: "object_observe", Object: &c.obj.desc, Status: c.statusLocked().String(), Pending: c.pending.Load()}
 }
 
 // ObjectEvent is what a tag observe contract delivers: the newest state of
@@ -245,7 +344,7 @@ func (c *TagObserveContract) enqueue(o *object, v *tagView) {
 func (c *TagObserveContract) attach(o *object) {
 	v := &tagView{}
 	c.views[o] = v
-	if !o.state.IsZero() {
+	if o.cur.Load() != nil {
 		c.enqueue(o, v)
 	}
 }
@@ -290,11 +389,12 @@ func (c *TagObserveContract) take() (ObjectEvent, bool, bool) {
 			delete(c.views, o)
 			return ObjectEvent{Descriptor: o.desc, Gone: true}, true, more
 		}
-		if o.state.IsZero() {
+		st := o.state()
+		if st.IsZero() {
 			continue
 		}
 		v.seen = true
-		return ObjectEvent{Descriptor: o.desc, State: o.state}, true, more
+		return ObjectEvent{Descriptor: o.desc, State: st}, true, more
 	}
 	return ObjectEvent{}, false, false
 }
@@ -335,8 +435,8 @@ func (c *TagObserveContract) Current() []ObjectEvent {
 	defer c.ex.mu.Unlock()
 	var out []ObjectEvent
 	for o, v := range c.views {
-		if !v.gone && !o.state.IsZero() {
-			out = append(out, ObjectEvent{Descriptor: o.desc, State: o.state})
+		if st := o.state(); !v.gone && !st.IsZero() {
+			out = append(out, ObjectEvent{Descriptor: o.desc, State: st})
 		}
 	}
 	return out

@@ -122,11 +122,12 @@ func (ex *Exchange) Snapshot() Snapshot {
 	s.Contracts = []ContractSnapshot{}
 	s.Links = make([]LinkSnapshot, 0, len(ex.links))
 	for _, o := range ex.objects {
+		st := o.state()
 		os := ObjectSnapshot{
 			Descriptor: o.desc, Live: o.live, Observed: o.observed(),
 			Observers: len(o.observers), Token: o.token,
-			Version: o.state.Version, Format: o.state.Format, Size: len(o.state.Data),
-			Synchronized: o.state.Synchronized,
+			Version: st.Version, Format: st.Format, Size: len(st.Data),
+			Synchronized: st.Synchronized,
 		}
 		ex.forEachCandidate(o, func(candidate) { os.Candidates++ })
 		if o.assigned != nil {
@@ -135,8 +136,8 @@ func (ex *Exchange) Snapshot() Snapshot {
 		if o.previous != nil {
 			os.HandoverFrom = o.previous.owner.base().id
 		}
-		if !o.state.IsZero() && !o.state.Synchronized && !o.state.LastSynchronized.IsZero() {
-			os.UnsynchronizedForMs = now.Sub(o.state.LastSynchronized).Milliseconds()
+		if !st.IsZero() && !st.Synchronized && !st.LastSynchronized.IsZero() {
+			os.UnsynchronizedForMs = now.Sub(st.LastSynchronized).Milliseconds()
 		}
 		s.Objects = append(s.Objects, os)
 	}

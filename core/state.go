@@ -40,15 +40,23 @@ func (v Version) String() string {
 // hybrid clock. An exposer that takes over from another on a host whose
 // clock lags still moves forward, because the result is never below cur.
 func NextVersion(cur Version, now time.Time) Version {
+	return nextVersion(cur, now, new([1]int64))
+}
+
+// nextVersion is NextVersion writing the usual one-element result into buf,
+// so that a sink can keep it in the state's own allocation.
+func nextVersion(cur Version, now time.Time, buf *[1]int64) Version {
 	us := now.UnixMicro()
-	if len(cur) == 0 || cur[0] < us {
-		return Version{us}
+	switch {
+	case len(cur) == 0 || cur[0] < us:
+		buf[0] = us
+	case cur[0] < math.MaxInt64:
+		buf[0] = cur[0] + 1
+	default:
+		// The first element is saturated: extend cur, which makes a larger version.
+		return append(slices.Clip(slices.Clone(cur)), 0)
 	}
-	if cur[0] < math.MaxInt64 {
-		return Version{cur[0] + 1}
-	}
-	// The first element is saturated: extend cur, which makes a larger version.
-	return append(slices.Clip(slices.Clone(cur)), 0)
+	return buf[:]
 }
 
 // ObjectState is one value of an object. The library never interprets Data.
