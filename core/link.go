@@ -354,40 +354,13 @@ func (l *link) handleContract(m wire.Message) error {
 	switch m := m.(type) {
 	// Downstream → upstream: declarations of the peer's subtree.
 	case *wire.ObjectObserve:
-		d, err := l.objectRef(m.Object)
-		if err != nil {
-			return err
-		}
-		l.mu.Lock()
-		o := l.object(d)
-		have := o.observe != nil
-		l.mu.Unlock()
-		if have {
-			return nil
-		}
-		c, err := l.ex.observeObject(d, originDownstream)
-		if err != nil {
-			return err
-		}
-		l.mu.Lock()
-		o.observe = c
-		l.mu.Unlock()
-		c.SetNotify(func() { l.markDirty(o) })
+		return openField(l, m.Object, func(o *linkObject) **ObjectObserveContract { return &o.observe },
+			func(d ObjectDescriptor) (*ObjectObserveContract, error) {
+				return l.ex.observeObject(d, originDownstream)
+			},
+			func(o *linkObject) func() { return func() { l.markDirty(o) } })
 	case *wire.ObjectUnobserve:
-		d, err := l.objectRef(m.Object)
-		if err != nil {
-			return err
-		}
-		l.mu.Lock()
-		o := l.objects[d.Key()]
-		var c *ObjectObserveContract
-		if o != nil {
-			c, o.observe = o.observe, nil
-		}
-		l.mu.Unlock()
-		if c != nil {
-			c.Close()
-		}
+		return closeField(l, m.Object, func(o *linkObject) **ObjectObserveContract { return &o.observe })
 	case *wire.ObjectExpose:
 		d, err := l.objectRef(m.Object)
 		if err != nil {
@@ -412,20 +385,7 @@ func (l *link) handleContract(m wire.Message) error {
 			old.Close()
 		}
 	case *wire.ObjectUnexpose:
-		d, err := l.objectRef(m.Object)
-		if err != nil {
-			return err
-		}
-		l.mu.Lock()
-		o := l.objects[d.Key()]
-		var c *ObjectExposeContract
-		if o != nil {
-			c, o.expose = o.expose, nil
-		}
-		l.mu.Unlock()
-		if c != nil {
-			c.Close()
-		}
+		return closeField(l, m.Object, func(o *linkObject) **ObjectExposeContract { return &o.expose })
 	case *wire.TagObserve, *wire.TagUnobserve, *wire.TagExpose, *wire.TagUnexpose:
 		return l.handleTag(m)
 	case *wire.Have:
@@ -448,40 +408,16 @@ func (l *link) handleContract(m wire.Message) error {
 		return l.receiveSync(m)
 	// Upstream → downstream: feeds and assignments.
 	case *wire.ObjectLive:
-		d, err := l.objectRef(m.Object)
-		if err != nil {
-			return err
-		}
-		l.mu.Lock()
-		o := l.object(d)
-		have := o.feed != nil
-		l.mu.Unlock()
-		if have {
-			return nil
-		}
-		c, err := l.ex.exposeObject(d, 1, originUpstream)
-		if err != nil {
-			return err
-		}
-		l.mu.Lock()
-		o.feed = c
-		l.mu.Unlock()
-		c.SetNotify(func() { l.applyFeed(o) })
+		return openField(l, m.Object, func(o *linkObject) **ObjectExposeContract { return &o.feed },
+			func(d ObjectDescriptor) (*ObjectExposeContract, error) {
+				return l.ex.exposeObject(d, 1, originUpstream)
+			},
+			func(o *linkObject) func() { return func() { l.applyFeed(o) } })
 	case *wire.ObjectGone:
-		d, err := l.objectRef(m.Object)
-		if err != nil {
-			return err
-		}
-		l.mu.Lock()
-		o := l.objects[d.Key()]
-		var c *ObjectExposeContract
-		if o != nil {
-			c, o.feed, o.feedSink, o.feedLast = o.feed, nil, nil, nil
-		}
-		l.mu.Unlock()
-		if c != nil {
-			c.Close()
-		}
+		return closeField(l, m.Object, func(o *linkObject) **ObjectExposeContract {
+			o.feedSink, o.feedLast = nil, nil
+			return &o.feed
+		})
 	case *wire.Assign:
 		d, err := l.objectRef(m.Object)
 		if err != nil {
@@ -522,6 +458,59 @@ func (l *link) handleContract(m wire.Message) error {
 		l.ex.log.Warn("hakuban: peer refused a declaration", "peer", l.peer.Name, "code", m.Code, "text", m.Text)
 	default:
 		return protocolError("unexpected %v", m.Type())
+	}
+	return nil
+}
+
+// openField makes a contract for the object with id (open) and keeps it in
+// the record's field, unless one is there already; hook(o) becomes the
+// contract's notify hook.
+func openField[C interface {
+	comparable
+	SetNotify(func())
+}](l *link, id uint32, field func(*linkObject) *C, open func(ObjectDescriptor) (C, error), hook func(*linkObject) func()) error {
+	d, err := l.objectRef(id)
+	if err != nil {
+		return err
+	}
+	var zero C
+	l.mu.Lock()
+	o := l.object(d)
+	have := *field(o) != zero
+	l.mu.Unlock()
+	if have {
+		return nil
+	}
+	c, err := open(d)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	*field(o) = c
+	l.mu.Unlock()
+	c.SetNotify(hook(o))
+	return nil
+}
+
+// closeField takes the contract out of the record's field (field runs
+// with mu held) and closes it, if there is one.
+func closeField[C interface {
+	comparable
+	Close() error
+}](l *link, id uint32, field func(*linkObject) *C) error {
+	d, err := l.objectRef(id)
+	if err != nil {
+		return err
+	}
+	var zero, c C
+	l.mu.Lock()
+	if o := l.objects[d.Key()]; o != nil {
+		p := field(o)
+		c, *p = *p, zero
+	}
+	l.mu.Unlock()
+	if c != zero {
+		c.Close()
 	}
 	return nil
 }
