@@ -1,0 +1,382 @@
+// Command netbench is hakuban's network benchmark driver (`make
+// bench-net`): it builds the hakuban-router binary into a temporary
+// directory, runs each scenario of issue 6 on loopback with every process
+// started by itself (the router, and this binary re-executed as exposer and
+// observer processes), repeats each scenario -n times and prints the
+// medians and the spread (min–max) of every figure.
+//
+// Scenarios (-scenarios, comma-separated; default all):
+//
+//	latency     64-byte states paced at 1,000/s for 5 s, exposer → router →
+//	            observer (three processes): one-way p50/p99 (the exposer
+//	            puts its send time, time.Now().UnixNano(), in the data); in
+//	            the same run a raw TCP process-to-process hop paced the same
+//	            way, as the floor.
+//	absorb      one exposer of one object sends back-to-back for 3 s while
+//	            one observer follows: versions/s the router applied (its
+//	            /metrics hakuban_states_total over the steady middle of the
+//	            run), Send() calls/s at the exposer, states/s the observer got.
+//	absorb1000  the same from 1,000 exposers of distinct objects: 4
+//	            processes × 250 exchanges, each with its own connector.
+//	fanout      one object, 1,000 observer connections (4 processes × 250
+//	            exchanges), 100 updates/s for 5 s: p50/p99/max of the time
+//	            from the send until the last observer holds the version (or
+//	            a newer one: latest wins).
+//	resync      100,000 objects observed by one process, tag-exposed by
+//	            another, all synchronized; the router is SIGKILLed and
+//	            restarted on the same address: time from its address file
+//	            appearing until the observer holds all objects synchronized.
+//
+// Benchmark clients use MinBackoff 100 ms and MaxBackoff 200 ms (the
+// default MaxBackoff is 10 s) so that resync measures hakuban, not a
+// client's sleep; that sleep (up to 200 ms, full jitter) is part of the
+// resync figure. Resync raises the per-link object limit (router
+// --max-objects, client Limits.MaxObjects) to 200,000: the default 65,536
+// cannot carry 100,000 objects on one link.
+//
+// -cpuprofile DIR writes a CPU profile of every process (the router then
+// runs in-process from package router, as this binary in the router role,
+// since the hakuban-router binary has no pprof endpoint): inspect with
+// `go tool pprof -top DIR/absorb-1-router1.prof`.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+type config struct {
+	reps      int
+	verbose   bool
+	routerBin string
+	inproc    bool
+	profDir   string
+	tmp       string
+	timeout   time.Duration
+	maxLife   time.Duration
+
+	latDuration, latInterval, latWarmup time.Duration
+	absDuration                         time.Duration
+	absExposers, absProcs               int
+	fanDuration, fanInterval            time.Duration
+	fanObservers, fanProcs              int
+	resyncObjects                       int
+	loadBefore                          string
+}
+
+type scenario struct {
+	name string
+	run  func(*run) (metrics, error)
+}
+
+var scenarios = []scenario{
+	{"latency", scenarioLatency},
+	{"absorb", scenarioAbsorb1},
+	{"absorb1000", scenarioAbsorbMany},
+	{"fanout", scenarioFanout},
+	{"resync", scenarioResync},
+}
+
+// metricDef describes one figure of the table.
+type metricDef struct {
+	scenario, key, label, unit string
+	// target: the median must be ≤ target (≥ when higher), 0 for none.
+	target float64
+	higher bool
+	ref    string
+}
+
+var metricDefs = []metricDef{
+	{"latency", "tcp_p50", "raw TCP hop p50 (floor)", "µs", 0, false, "~58 µs"},
+	{"latency", "tcp_p99", "raw TCP hop p99 (floor)", "µs", 0, false, "~117 µs"},
+	{"latency", "lat_p50", "exposer→router→observer p50", "µs", 150, false, "nats 164 µs"},
+	{"latency", "lat_p90", "exposer→router→observer p90", "µs", 0, false, ""},
+	{"latency", "lat_p99", "exposer→router→observer p99", "µs", 350, false, "nats 351 µs"},
+	{"latency", "lat_p999", "exposer→router→observer p99.9", "µs", 0, false, ""},
+	{"latency", "lat_delivered", "paced states delivered", "%", 0, false, ""},
+	{"absorb", "abs1_sent", "tight Send loop: exposer Send() calls/s", "/s", 0, false, ""},
+	{"absorb", "abs1_routerVersions", "  router: versions absorbed/s (latest wins)", "/s", 500000, true, "nats pub/sub 1.5 M/s"},
+	{"absorb", "abs1_router", "  router: distinct states applied/s", "/s", 500000, true, ""},
+	{"absorb", "abs1_routerIn", "  router: frames in/s", "/s", 0, false, ""},
+	{"absorb", "abs1_routerOut", "  router: frames out/s", "/s", 0, false, ""},
+	{"absorb", "abs1_observerVersions", "  observer: versions followed/s", "/s", 0, false, ""},
+	{"absorb", "abs1_observer", "  observer: distinct states received/s", "/s", 0, false, ""},
+	{"absorb", "abs1_sent_yield", "Gosched after each Send: exposer Send() calls/s", "/s", 0, false, ""},
+	{"absorb", "abs1_routerVersions_yield", "  router: versions absorbed/s (latest wins)", "/s", 500000, true, ""},
+	{"absorb", "abs1_router_yield", "  router: distinct states applied/s", "/s", 500000, true, ""},
+	{"absorb", "abs1_routerIn_yield", "  router: frames in/s", "/s", 0, false, ""},
+	{"absorb", "abs1_routerOut_yield", "  router: frames out/s", "/s", 0, false, ""},
+	{"absorb", "abs1_observerVersions_yield", "  observer: versions followed/s", "/s", 0, false, ""},
+	{"absorb", "abs1_observer_yield", "  observer: distinct states received/s", "/s", 0, false, ""},
+	{"absorb1000", "absN_sent", "tight Send loops: exposers' Send() calls/s", "/s", 0, false, ""},
+	{"absorb1000", "absN_routerVersions", "  router: versions absorbed/s (latest wins)", "/s", 0, true, ""},
+	{"absorb1000", "absN_router", "  router: distinct states applied/s", "/s", 0, true, ""},
+	{"absorb1000", "absN_routerIn", "  router: frames in/s", "/s", 0, false, ""},
+	{"absorb1000", "absN_routerOut", "  router: frames out/s", "/s", 0, false, ""},
+	{"absorb1000", "absN_observerVersions", "  observer: versions followed/s", "/s", 0, false, ""},
+	{"absorb1000", "absN_observer", "  observer: distinct states received/s", "/s", 0, false, ""},
+	{"absorb1000", "absN_sent_yield", "Gosched after each Send: exposers' Send() calls/s", "/s", 0, false, ""},
+	{"absorb1000", "absN_routerVersions_yield", "  router: versions absorbed/s (latest wins)", "/s", 0, true, ""},
+	{"absorb1000", "absN_router_yield", "  router: distinct states applied/s", "/s", 0, true, ""},
+	{"absorb1000", "absN_routerIn_yield", "  router: frames in/s", "/s", 0, false, ""},
+	{"absorb1000", "absN_routerOut_yield", "  router: frames out/s", "/s", 0, false, ""},
+	{"absorb1000", "absN_observerVersions_yield", "  observer: versions followed/s", "/s", 0, false, ""},
+	{"absorb1000", "absN_observer_yield", "  observer: distinct states received/s", "/s", 0, false, ""},
+	{"fanout", "fan_first_p50", "send → first of 1,000 observers, p50", "ms", 0, false, ""},
+	{"fanout", "fan_first_p99", "send → first of 1,000 observers, p99", "ms", 0, false, ""},
+	{"fanout", "fan_p50", "send → last of 1,000 observers, p50", "ms", 0, false, ""},
+	{"fanout", "fan_p99", "send → last of 1,000 observers, p99", "ms", 25, false, "nats 47 ms"},
+	{"fanout", "fan_max", "send → last of 1,000 observers, max", "ms", 0, false, ""},
+	{"resync", "initial_s", "initial sync of all objects", "s", 0, false, ""},
+	{"resync", "desync_ms", "SIGKILL → observer sees all unsynced", "ms", 0, false, ""},
+	{"resync", "restart_ms", "driver: unsynced → router back", "ms", 0, false, ""},
+	{"resync", "resync_s", "router back → all objects synced", "s", 3, false, ""},
+}
+
+func main() {
+	if role := os.Getenv(envRole); role != "" {
+		childMain(role)
+		return
+	}
+	os.Exit(driverMain())
+}
+
+func driverMain() (code int) {
+	cfg := &config{}
+	var names, out string
+	flag.IntVar(&cfg.reps, "n", 5, "repetitions of each scenario")
+	flag.BoolVar(&cfg.verbose, "v", false, "print raw counters")
+	flag.StringVar(&names, "scenarios", "latency,absorb,absorb1000,fanout,resync", "comma-separated scenarios to run")
+	flag.StringVar(&cfg.routerBin, "router-bin", "", "hakuban-router binary to use (default: build one into a temporary directory)")
+	flag.StringVar(&cfg.profDir, "cpuprofile", "", "write a CPU profile of every process into this `directory` (runs the router in-process)")
+	flag.BoolVar(&cfg.inproc, "inproc-router", false, "run the router from package router in this binary instead of the hakuban-router binary")
+	flag.StringVar(&out, "json", "", "also write every repetition's figures to this JSON `file`")
+	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "bound on every wait of a scenario step")
+	flag.DurationVar(&cfg.latDuration, "lat-duration", 5*time.Second, "latency: paced run length")
+	flag.DurationVar(&cfg.latInterval, "lat-interval", time.Millisecond, "latency: interval between states (1 ms = 1,000/s)")
+	flag.DurationVar(&cfg.latWarmup, "lat-warmup", 500*time.Millisecond, "latency: first part of the run left out of the statistics")
+	flag.DurationVar(&cfg.absDuration, "abs-duration", 3*time.Second, "absorb: back-to-back run length")
+	flag.IntVar(&cfg.absExposers, "abs-exposers", 1000, "absorb1000: exposer connections")
+	flag.IntVar(&cfg.absProcs, "abs-procs", 4, "absorb1000: exposer processes")
+	flag.DurationVar(&cfg.fanDuration, "fan-duration", 5*time.Second, "fanout: paced run length")
+	flag.DurationVar(&cfg.fanInterval, "fan-interval", 10*time.Millisecond, "fanout: interval between versions (10 ms = 100/s)")
+	flag.IntVar(&cfg.fanObservers, "fan-observers", 1000, "fanout: observer connections")
+	flag.IntVar(&cfg.fanProcs, "fan-procs", 4, "fanout: observer processes")
+	flag.IntVar(&cfg.resyncObjects, "resync-objects", 100000, "resync: observed objects")
+	flag.Parse()
+	if cfg.profDir != "" {
+		cfg.inproc = true
+		if err := os.MkdirAll(cfg.profDir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "netbench:", err)
+			return 2
+		}
+	}
+	cfg.loadBefore = loadAverage()
+	cfg.maxLife = 2*cfg.timeout + 2*max(cfg.latDuration, cfg.absDuration, cfg.fanDuration) + time.Minute
+
+	var selected []scenario
+	for _, n := range strings.Split(names, ",") {
+		n = strings.TrimSpace(n)
+		found := false
+		for _, s := range scenarios {
+			if s.name == n {
+				selected, found = append(selected, s), true
+			}
+		}
+		if !found && n != "" {
+			fmt.Fprintf(os.Stderr, "netbench: unknown scenario %q\n", n)
+			return 2
+		}
+	}
+
+	// Children are killed on every way out: return, panic, signal.
+	defer killAll()
+	defer func() {
+		if p := recover(); p != nil {
+			killAll()
+			panic(p)
+		}
+	}()
+	var err error
+	cfg.tmp, err = os.MkdirTemp("", "hakuban-netbench")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "netbench:", err)
+		return 1
+	}
+	defer os.RemoveAll(cfg.tmp)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "netbench: %v: stopping every process\n", s)
+		killAll()
+		os.RemoveAll(cfg.tmp)
+		os.Exit(130)
+	}()
+	raiseFileLimit()
+
+	if cfg.routerBin == "" && !cfg.inproc {
+		cfg.routerBin = filepath.Join(cfg.tmp, "hakuban-router")
+		fmt.Fprintln(os.Stderr, "netbench: building hakuban-router")
+		build := exec.Command("go", "build", "-o", cfg.routerBin, "github.com/hakuban/hakuban/cmd/router")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "netbench: building the router:", err)
+			return 1
+		}
+	}
+
+	results := map[string][]float64{}
+	failures, skipped := map[string]int{}, map[string]int{}
+	began := time.Now()
+	for _, s := range selected {
+		for rep := 1; rep <= cfg.reps; rep++ {
+			r := &run{cfg: cfg, tag: fmt.Sprintf("%s-%d", s.name, rep)}
+			t := time.Now()
+			m, err := s.run(r)
+			r.close()
+			if err != nil {
+				failures[s.name]++
+				fmt.Fprintf(os.Stderr, "netbench: %s %d/%d FAILED after %v: %v\n", s.name, rep, cfg.reps, time.Since(t).Round(time.Millisecond), err)
+				if time.Since(t) > cfg.timeout {
+					// A timeout would only repeat: keep the whole run bounded.
+					fmt.Fprintf(os.Stderr, "netbench: %s: skipping its remaining repetitions\n", s.name)
+					skipped[s.name] = cfg.reps - rep
+					break
+				}
+				continue
+			}
+			var parts []string
+			for _, d := range metricDefs {
+				if v, ok := m[d.key]; ok {
+					results[d.key] = append(results[d.key], v)
+					parts = append(parts, fmt.Sprintf("%s=%s", d.key, format(v, d.unit)))
+				}
+			}
+			fmt.Fprintf(os.Stderr, "netbench: %s %d/%d (%v): %s\n", s.name, rep, cfg.reps, time.Since(t).Round(time.Millisecond), strings.Join(parts, " "))
+		}
+	}
+	printTable(cfg, selected, results, failures, skipped, time.Since(began))
+	if out != "" {
+		b, _ := json.MarshalIndent(results, "", "  ")
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "netbench:", err)
+		}
+	}
+	for _, n := range failures {
+		if n > 0 {
+			return 1
+		}
+	}
+	return 0
+}
+
+// raiseFileLimit sets the soft RLIMIT_NOFILE to the hard limit. Calling
+// Setrlimit explicitly (rather than relying on the Go runtime's own
+// raise) makes child processes inherit it.
+func raiseFileLimit() {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		fmt.Fprintln(os.Stderr, "netbench: raising the file limit:", err)
+	}
+	if lim.Cur < 4096 {
+		fmt.Fprintf(os.Stderr, "netbench: warning: only %d file descriptors; the 1,000-connection scenarios need ~2,100\n", lim.Cur)
+	}
+}
+
+// format prints v in unit.
+func format(v float64, unit string) string {
+	switch {
+	case math.IsNaN(v):
+		return "-"
+	case unit == "/s" && v >= 1e6:
+		return fmt.Sprintf("%.2f M/s", v/1e6)
+	case unit == "/s" && v >= 1e3:
+		return fmt.Sprintf("%.0f k/s", v/1e3)
+	case unit == "/s":
+		return fmt.Sprintf("%.0f /s", v)
+	case unit == "s":
+		return fmt.Sprintf("%.2f s", v)
+	case unit == "%":
+		return fmt.Sprintf("%.1f %%", v)
+	case unit == "ms" && v < 10:
+		return fmt.Sprintf("%.2f ms", v)
+	}
+	return fmt.Sprintf("%.0f %s", v, unit)
+}
+
+func printTable(cfg *config, selected []scenario, results map[string][]float64, failures, skipped map[string]int, took time.Duration) {
+	fmt.Printf("\nhakuban network benchmarks: loopback, %d repetitions per scenario, medians (min–max); took %v\n", cfg.reps, took.Round(time.Second))
+	if cfg.inproc {
+		fmt.Println("router: in-process (package router), profiling")
+	} else {
+		fmt.Println("router: hakuban-router binary")
+	}
+	fmt.Printf("clients: MinBackoff %v, MaxBackoff %v (default 10 s)\n", clientMinBackoff, clientMaxBackoff)
+	fmt.Printf("latency: 64 B every %v for %v (first %v left out); absorb: %v per phase; absorb1000: %d exposers in %d processes;\n",
+		cfg.latInterval, cfg.latDuration, cfg.latWarmup, cfg.absDuration, cfg.absExposers, cfg.absProcs)
+	fmt.Printf("fanout: %d observers in %d processes, a version every %v for %v; resync: %d objects\n",
+		cfg.fanObservers, cfg.fanProcs, cfg.fanInterval, cfg.fanDuration, cfg.resyncObjects)
+	fmt.Printf("load average before / after: %s / %s\n\n", cfg.loadBefore, loadAverage())
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tfigure\tmedian\tmin – max\truns\ttarget\t\treference")
+	for _, s := range selected {
+		for _, d := range metricDefs {
+			if d.scenario != s.name {
+				continue
+			}
+			vs := results[d.key]
+			med, lo, hi := median(vs)
+			target, verdict := "", ""
+			if d.target != 0 {
+				cmp := "≤"
+				ok := med <= d.target
+				if d.higher {
+					cmp, ok = "≥", med >= d.target
+				}
+				target = cmp + " " + format(d.target, d.unit)
+				verdict = "ok"
+				if !ok {
+					verdict = "MISS"
+				}
+				if len(vs) == 0 {
+					verdict = "-"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s – %s\t%d/%d\t%s\t%s\t%s\n", s.name, d.label, format(med, d.unit),
+				format(lo, d.unit), format(hi, d.unit), len(vs), cfg.reps, target, verdict, d.ref)
+		}
+		if failures[s.name] > 0 {
+			fmt.Fprintf(tw, "%s\t%d repetition(s) FAILED, %d skipped (see above)\t\t\t\t\t\t\n", s.name, failures[s.name], skipped[s.name])
+		}
+	}
+	tw.Flush()
+}
+
+// loadAverage returns the 1-, 5- and 15-minute load averages: these
+// machines are shared, and the figures mean little when others are busy.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

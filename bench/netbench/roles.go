@@ -1,0 +1,713 @@
+package main
+
+// The roles a child process can play. Each role reports through emit and
+// fails through its returned error; every wait is bounded by Args.Timeout
+// and every loop by a count and by time.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hakuban/hakuban/core"
+	"github.com/hakuban/hakuban/router"
+)
+
+var roles = map[string]func(Args) error{
+	"router":          roleRouter,
+	"tcp-recv":        roleTCPRecv,
+	"tcp-send":        roleTCPSend,
+	"lat-exposer":     roleLatExposer,
+	"lat-observer":    roleLatObserver,
+	"abs-exposer":     roleAbsExposer,
+	"abs-observer":    roleAbsObserver,
+	"fan-exposer":     roleFanExposer,
+	"fan-observer":    roleFanObserver,
+	"resync-exposer":  roleResyncExposer,
+	"resync-observer": roleResyncObserver,
+}
+
+// Benchmark clients' reconnect backoff: MaxBackoff is lowered from the
+// default 10 s so that the resync scenario measures the router and the
+// protocol, not a client's sleep (SPEC's full jitter is kept).
+const (
+	clientMinBackoff = 100 * time.Millisecond
+	clientMaxBackoff = 200 * time.Millisecond
+)
+
+// maxSends bounds every back-to-back send loop (time bounds it first).
+const maxSends = 1 << 32
+
+// client makes an exchange connected to url.
+func client(name, url string, maxObjects int) (*core.Exchange, *core.Connector, error) {
+	cfg := core.DefaultConfig()
+	cfg.Name = name
+	ex, err := core.NewExchange(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := core.DefaultConnectorOptions()
+	opts.URLs = []string{url}
+	opts.MinBackoff, opts.MaxBackoff = clientMinBackoff, clientMaxBackoff
+	if maxObjects > 0 {
+		opts.Limits.MaxObjects = maxObjects
+	}
+	c, err := ex.Connect(opts)
+	if err != nil {
+		ex.Close()
+		return nil, nil, err
+	}
+	return ex, c, nil
+}
+
+// waitConnected waits until c's link is up.
+func waitConnected(c *core.Connector, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		st, ch := c.Watch()
+		if st.State == core.ConnectorConnected {
+			return nil
+		}
+		if st.State == core.ConnectorRefused || st.State == core.ConnectorClosed {
+			return fmt.Errorf("connector %s: %v", st.State, st.LastError)
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return fmt.Errorf("not connected within %v (state %s, last error %v)", timeout, st.State, st.LastError)
+		}
+	}
+}
+
+// stamp writes the current wall-clock time (ns) into b's first 8 bytes.
+func stamp(b []byte) int64 {
+	now := time.Now().UnixNano()
+	binary.LittleEndian.PutUint64(b, uint64(now))
+	return now
+}
+
+func stampOf(b []byte) int64 {
+	if len(b) < 8 {
+		return 0
+	}
+	return int64(binary.LittleEndian.Uint64(b))
+}
+
+// pacer spaces sends interval apart: send i goes at start + i·interval,
+// but never closer than interval/2 to the previous one, so that a late
+// wake-up does not make a burst (two states a few µs apart would coalesce,
+// latest wins, and the second would go unmeasured). It sleeps with
+// nanosleep(2): time.Sleep rounds to the millisecond here, which makes
+// 1 ms pacing bursty.
+type pacer struct {
+	start, prev time.Time
+	interval    time.Duration
+}
+
+func newPacer(interval time.Duration) *pacer {
+	now := time.Now()
+	return &pacer{start: now, prev: now.Add(-interval), interval: interval}
+}
+
+// wait sleeps until send i is due.
+func (p *pacer) wait(i int) {
+	target := p.start.Add(time.Duration(i) * p.interval)
+	if earliest := p.prev.Add(p.interval / 2); target.Before(earliest) {
+		target = earliest
+	}
+	for range 1000 { // nanosleep may return early on a signal
+		d := time.Until(target)
+		if d <= 0 {
+			break
+		}
+		ts := syscall.NsecToTimespec(int64(d))
+		_ = syscall.Nanosleep(&ts, nil)
+	}
+	p.prev = time.Now()
+}
+
+// ---- router (in-process, for profiling) ----
+
+func roleRouter(a Args) error {
+	cfg := router.DefaultConfig()
+	cfg.Name = "router"
+	cfg.Listen = []string{a.Listen}
+	cfg.AddrFile = a.AddrFile
+	cfg.MetricsAddr = a.MetricsAddr
+	cfg.LogLevel = "warn"
+	if a.MaxObjects > 0 {
+		cfg.Limits.MaxObjects = a.MaxObjects
+	}
+	r, err := router.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := r.Start(context.Background()); err != nil {
+		return err
+	}
+	emit("ready", nil)
+	return nil
+}
+
+// ---- raw TCP floor ----
+
+// latStats summarizes one-way latencies.
+type latStats struct {
+	Count, Expected int
+	// Percentiles in nanoseconds.
+	P50, P90, P99, P999, Max int64
+}
+
+func summarize(lats []int64, expected int) latStats {
+	slices.Sort(lats)
+	return latStats{
+		Count: len(lats), Expected: expected,
+		P50: pct(lats, 50), P90: pct(lats, 90), P99: pct(lats, 99), P999: pct(lats, 99.9), Max: pct(lats, 100),
+	}
+}
+
+func roleTCPRecv(a Args) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	emit("ready", ln.Addr().String())
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(a.Timeout))
+	conn, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	ln.Close()
+	conn.SetReadDeadline(time.Now().Add(a.Timeout + time.Duration(a.N)*a.Interval))
+	buf := make([]byte, a.Size)
+	lats := make([]int64, 0, a.N)
+	for i := 1; i <= a.N; i++ {
+		if _, err := io.ReadFull(conn, buf); err != nil {
+			return fmt.Errorf("message %d: %w", i, err)
+		}
+		now := time.Now().UnixNano()
+		if i > a.Warmup {
+			lats = append(lats, now-stampOf(buf))
+		}
+	}
+	conn.Close()
+	emit("result", summarize(lats, a.N-a.Warmup))
+	return nil
+}
+
+func roleTCPSend(a Args) error {
+	conn, err := net.DialTimeout("tcp", a.Addr, a.Timeout)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetNoDelay(true)
+	buf := make([]byte, a.Size)
+	p := newPacer(a.Interval)
+	for i := 1; i <= a.N; i++ {
+		p.wait(i)
+		stamp(buf)
+		if _, err := conn.Write(buf); err != nil {
+			return err
+		}
+	}
+	emit("done", nil)
+	return nil
+}
+
+// ---- latency through the router ----
+
+var latDesc = core.MustObjectDescriptor("latency")
+
+func roleLatExposer(a Args) error {
+	ex, c, err := client(a.Name, a.URL, 0)
+	if err != nil {
+		return err
+	}
+	if err := waitConnected(c, a.Timeout); err != nil {
+		return err
+	}
+	exp, err := ex.ExposeObject(latDesc, 1)
+	if err != nil {
+		return err
+	}
+	emit("ready", nil)
+	sink, err := exp.NextTimeout(a.Timeout)
+	if err != nil {
+		return fmt.Errorf("no assignment: %w", err)
+	}
+	p := newPacer(a.Interval)
+	for i := 1; i <= a.N; i++ {
+		p.wait(i)
+		data := make([]byte, a.Size) // Send takes ownership
+		stamp(data)
+		if err := sink.Send(core.ObjectState{Version: core.Version{int64(i)}, Data: data}); err != nil {
+			return err
+		}
+	}
+	emit("done", nil)
+	return nil
+}
+
+func roleLatObserver(a Args) error {
+	ex, c, err := client(a.Name, a.URL, 0)
+	if err != nil {
+		return err
+	}
+	if err := waitConnected(c, a.Timeout); err != nil {
+		return err
+	}
+	obs, err := ex.ObserveObject(latDesc)
+	if err != nil {
+		return err
+	}
+	emit("ready", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout+time.Duration(a.N)*a.Interval)
+	defer cancel()
+	lats := make([]int64, 0, a.N)
+	for range a.N + 1 {
+		st, err := obs.Next(ctx)
+		if err != nil {
+			return fmt.Errorf("after %d states: %w", len(lats), err)
+		}
+		now := time.Now().UnixNano()
+		if len(st.Version) == 0 {
+			continue
+		}
+		v := int(st.Version[0])
+		if v > a.Warmup {
+			lats = append(lats, now-stampOf(st.Data))
+		}
+		if v >= a.N {
+			break
+		}
+	}
+	emit("result", summarize(lats, a.N-a.Warmup))
+	return nil
+}
+
+// ---- absorption ----
+
+func absDesc(i int) core.ObjectDescriptor { return core.MustObjectDescriptor([]any{"abs", i}) }
+
+// absDone is what an absorption exposer process reports.
+type absDone struct {
+	Sent    int64
+	Errors  int64
+	Elapsed time.Duration
+}
+
+// roleAbsExposer runs a.N exchanges, each with its own connector,
+// exposing objects a.First..a.First+a.N-1; on "go" each sends 64-byte
+// states back-to-back for a.Duration.
+func roleAbsExposer(a Args) error {
+	sinks := make([]*core.ObjectStateSink, a.N)
+	errs := make([]error, a.N)
+	var wg sync.WaitGroup
+	for k := range a.N {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ex, c, err := client(fmt.Sprintf("%s-%d", a.Name, k), a.URL, 0)
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			if err := waitConnected(c, a.Timeout); err != nil {
+				errs[k] = err
+				return
+			}
+			exp, err := ex.ExposeObject(absDesc(a.First+k), 1)
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			sinks[k], errs[k] = exp.NextTimeout(a.Timeout)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	emit("ready", nil)
+	data := make([]byte, a.Size) // shared and never modified
+	// Each "go" runs one back-to-back phase: "go" sends in a tight loop,
+	// "go-yield" calls runtime.Gosched() after each Send so that the
+	// process's link writers get the exchange's mutex (see the report:
+	// a tight loop starves them).
+	for phase := 0; phase < 8; phase++ {
+		yield := waitCommand(a.MaxLife, "go", "go-yield") == "go-yield"
+		var sent, failed atomic.Int64
+		start := time.Now()
+		deadline := start.Add(a.Duration)
+		for _, sink := range sinks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n := int64(0)
+				cur, _ := sink.Current()
+				first := int64(1)
+				if len(cur.Version) > 0 {
+					first = cur.Version[0] + 1
+				}
+				for i := first; i < first+maxSends; i++ {
+					if err := sink.Send(core.ObjectState{Version: core.Version{i}, Data: data}); err != nil {
+						failed.Add(1)
+						break
+					}
+					n++
+					if yield {
+						runtime.Gosched()
+					}
+					if i&255 == 0 && time.Now().After(deadline) {
+						break
+					}
+				}
+				sent.Add(n)
+			}()
+		}
+		wg.Wait()
+		emit("done", absDone{Sent: sent.Load(), Errors: failed.Load(), Elapsed: time.Since(start)})
+	}
+	return nil
+}
+
+// absResult is what an absorption observer reports.
+type absResult struct {
+	Received int64
+	// LastVersions sums the newest version held per object.
+	LastVersions int64
+}
+
+// roleAbsObserver observes objects 0..a.Objects-1 on one exchange and
+// takes every state it can (latest wins), one goroutine per object, until
+// "stop".
+func roleAbsObserver(a Args) error {
+	ex, c, err := client(a.Name, a.URL, 0)
+	if err != nil {
+		return err
+	}
+	if err := waitConnected(c, a.Timeout); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.MaxLife)
+	var received atomic.Int64
+	latest := make([]atomic.Int64, a.Objects) // newest version held, per object
+	var wg sync.WaitGroup
+	for i := range a.Objects {
+		obs, err := ex.ObserveObject(absDesc(i))
+		if err != nil {
+			cancel()
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < maxSends; n++ {
+				st, err := obs.Next(ctx)
+				if err != nil {
+					break
+				}
+				received.Add(1)
+				if len(st.Version) > 0 {
+					latest[i].Store(st.Version[0])
+				}
+			}
+		}()
+	}
+	sum := func() absResult {
+		r := absResult{Received: received.Load()}
+		for i := range latest {
+			r.LastVersions += latest[i].Load()
+		}
+		return r
+	}
+	emit("ready", nil)
+	// "count" reports the states received so far; "stop" ends.
+	for range 64 {
+		if waitCommand(a.MaxLife, "count", "stop") == "count" {
+			emit("count", sum())
+			continue
+		}
+		break
+	}
+	cancel()
+	wg.Wait()
+	emit("result", sum())
+	return nil
+}
+
+// ---- fan-out ----
+
+var fanDesc = core.MustObjectDescriptor("fanout")
+
+// fanResult: for each version v (index), the time (UnixNano) at which the
+// first and the last of this process's exchanges held version v or newer
+// (Last is 0 when one never did).
+type fanResult struct {
+	First, Last []int64
+	Missing     int
+}
+
+// roleFanObserver runs a.N exchanges, each with its own connector,
+// observing one object, until each holds version a.Objects.
+func roleFanObserver(a Args) error {
+	last := a.Objects
+	recv := make([][]int64, a.N)
+	errs := make([]error, a.N)
+	var warm atomic.Int64
+	ready := make(chan struct{})
+	// Until ready, a.Timeout bounds the wait (below); after it, the run
+	// (a.Duration) plus a.Timeout.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for k := range a.N {
+		recv[k] = make([]int64, last+1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ex, c, err := client(fmt.Sprintf("%s-%d", a.Name, k), a.URL, 0)
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			obs, err := ex.ObserveObject(fanDesc)
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			if err := waitConnected(c, a.Timeout); err != nil {
+				errs[k] = err
+				return
+			}
+			isWarm := false
+			for range 1 << 20 {
+				st, err := obs.Next(ctx)
+				if err != nil {
+					errs[k] = fmt.Errorf("exchange %d: %w", k, err)
+					return
+				}
+				now := time.Now().UnixNano()
+				if len(st.Version) == 0 {
+					continue
+				}
+				v := int(st.Version[0])
+				if v >= 0 && v <= last {
+					recv[k][v] = now
+				}
+				if !isWarm {
+					isWarm = true
+					if warm.Add(1) == int64(a.N) {
+						close(ready)
+					}
+				}
+				if v >= last {
+					return
+				}
+			}
+		}()
+	}
+	select {
+	case <-ready:
+		emit("ready", nil)
+		time.AfterFunc(a.Duration+a.Timeout, cancel)
+	case <-time.After(a.Timeout):
+		return fmt.Errorf("only %d of %d exchanges got the first state within %v", warm.Load(), a.N, a.Timeout)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	// Per exchange, the time it held v or newer is the earliest receive
+	// time of any version ≥ v (a version may be skipped: latest wins).
+	res := fanResult{First: make([]int64, last+1), Last: make([]int64, last+1)}
+	for k := range a.N {
+		held := int64(0)
+		for v := last; v >= 1; v-- {
+			if t := recv[k][v]; t != 0 && (held == 0 || t < held) {
+				held = t
+			}
+			if held == 0 {
+				res.Missing++
+				continue
+			}
+			res.Last[v] = max(res.Last[v], held)
+			if res.First[v] == 0 || held < res.First[v] {
+				res.First[v] = held
+			}
+		}
+	}
+	emit("result", res)
+	return nil
+}
+
+// fanDone: the send time (UnixNano) of each version (index).
+type fanDone struct {
+	Sent []int64
+}
+
+// roleFanExposer sends version 1 as soon as it is assigned, then on "go"
+// versions 2..a.N paced by a.Interval.
+func roleFanExposer(a Args) error {
+	ex, c, err := client(a.Name, a.URL, 0)
+	if err != nil {
+		return err
+	}
+	if err := waitConnected(c, a.Timeout); err != nil {
+		return err
+	}
+	exp, err := ex.ExposeObject(fanDesc, 1)
+	if err != nil {
+		return err
+	}
+	sink, err := exp.NextTimeout(a.Timeout)
+	if err != nil {
+		return fmt.Errorf("no assignment: %w", err)
+	}
+	sent := make([]int64, a.N+1)
+	send := func(v int) error {
+		data := make([]byte, a.Size)
+		sent[v] = stamp(data)
+		return sink.Send(core.ObjectState{Version: core.Version{int64(v)}, Data: data})
+	}
+	if err := send(1); err != nil {
+		return err
+	}
+	emit("ready", nil)
+	waitCommand(a.Timeout, "go")
+	p := newPacer(a.Interval)
+	for v := 2; v <= a.N; v++ {
+		p.wait(v - 2)
+		if err := send(v); err != nil {
+			return err
+		}
+	}
+	emit("done", fanDone{Sent: sent})
+	return nil
+}
+
+// ---- resync ----
+
+var resyncTag = core.MustTagDescriptor("resync")
+
+func resyncDesc(i int) core.ObjectDescriptor { return core.MustObjectDescriptor(i, resyncTag) }
+
+// roleResyncExposer tag-exposes every "resync" object and sends one state
+// per assignment (again after each reconnect).
+func roleResyncExposer(a Args) error {
+	ex, c, err := client(a.Name, a.URL, a.MaxObjects)
+	if err != nil {
+		return err
+	}
+	if err := waitConnected(c, a.Timeout); err != nil {
+		return err
+	}
+	exp, err := ex.ExposeTag(resyncTag, 1)
+	if err != nil {
+		return err
+	}
+	emit("ready", nil)
+	data := make([]byte, a.Size) // shared and never modified
+	ctx, cancel := context.WithTimeout(context.Background(), a.MaxLife)
+	defer cancel()
+	for sink := range exp.Sinks(ctx) {
+		_ = sink.Send(core.ObjectState{Data: data}) // fails only when already revoked
+	}
+	return nil
+}
+
+// syncedAt is a resync observer's report: when its count of synchronized
+// objects reached all (ev "synced") or none (ev "desynced").
+type syncedAt struct {
+	At int64
+}
+
+// roleResyncObserver observes a.Objects objects on one exchange and
+// reports each time all of them are synchronized, and each time none is.
+func roleResyncObserver(a Args) error {
+	ex, c, err := client(a.Name, a.URL, a.MaxObjects)
+	if err != nil {
+		return err
+	}
+	n := a.Objects
+	obs := make([]*core.ObjectObserveContract, n)
+	synced := make([]bool, n)
+	var mu sync.Mutex
+	var queue []int32
+	wake := make(chan struct{}, 1)
+	for i := range n {
+		o, err := ex.ObserveObject(resyncDesc(i))
+		if err != nil {
+			return err
+		}
+		obs[i] = o
+	}
+	for i, o := range obs {
+		o.SetNotify(func() {
+			mu.Lock()
+			queue = append(queue, int32(i))
+			mu.Unlock()
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		})
+	}
+	if err := waitConnected(c, a.Timeout); err != nil {
+		return err
+	}
+	emit("ready", nil)
+	count, full := 0, false
+	deadline := time.After(a.MaxLife)
+	for {
+		select {
+		case <-wake:
+		case c := <-commands:
+			if c == "count" {
+				emit("count", count)
+			}
+			continue
+		case <-deadline:
+			return errors.New("lifetime over")
+		}
+		mu.Lock()
+		batch := queue
+		queue = nil
+		mu.Unlock()
+		for _, i := range batch {
+			for range 1 << 10 {
+				st, ok, _ := obs[i].TryNext()
+				if !ok {
+					break
+				}
+				if st.Synchronized != synced[i] {
+					synced[i] = st.Synchronized
+					if st.Synchronized {
+						count++
+					} else {
+						count--
+					}
+				}
+			}
+		}
+		switch {
+		case !full && count == n:
+			full = true
+			emit("synced", syncedAt{At: time.Now().UnixNano()})
+		case full && count == 0:
+			full = false
+			emit("desynced", syncedAt{At: time.Now().UnixNano()})
+		}
+	}
+}

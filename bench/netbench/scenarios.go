@@ -1,0 +1,525 @@
+package main
+
+// The driver side of each scenario: it starts the router and the peer
+// processes, steps them through the run and turns their reports into
+// metrics. Every repetition starts fresh processes and stops them all
+// (defer) whatever happens.
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// run is one repetition of one scenario.
+type run struct {
+	cfg  *config
+	tag  string // scenario and repetition, for file names
+	kids []*child
+}
+
+// metrics of one repetition, in display units (see metricDefs).
+type metrics map[string]float64
+
+func (r *run) role(name, role string, a Args) (*child, error) {
+	if a.Name == "" {
+		a.Name = name
+	}
+	if a.Timeout == 0 {
+		a.Timeout = r.cfg.timeout
+	}
+	if a.MaxLife == 0 {
+		a.MaxLife = r.cfg.maxLife
+	}
+	if r.cfg.profDir != "" {
+		a.CPUProfile = filepath.Join(r.cfg.profDir, r.tag+"-"+name+".prof")
+	}
+	c, err := startRole(name, role, a)
+	if err != nil {
+		return nil, err
+	}
+	r.kids = append(r.kids, c)
+	return c, nil
+}
+
+// close stops every process of the run: gracefully (profiles are
+// written), SIGKILL after a grace period.
+func (r *run) close() { stopAll(r.kids, 5*time.Second) }
+
+// routerProc is a running router.
+type routerProc struct {
+	c        *child
+	addr     string // host:port
+	url      string // ws://host:port/
+	metrics  string // host:port of /metrics, "" for none
+	addrFile string
+	backAt   time.Time // when its address file appeared
+}
+
+var routerStarts int
+
+// startRouter starts a router on listen ("127.0.0.1:0" for any port): the
+// hakuban-router binary, or this binary in the router role when
+// profiling. It returns once the router wrote its address file.
+func (r *run) startRouter(listen string, maxObjects int, withMetrics bool) (*routerProc, error) {
+	routerStarts++
+	p := &routerProc{addrFile: filepath.Join(r.cfg.tmp, fmt.Sprintf("addr-%d", routerStarts))}
+	if withMetrics {
+		m, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		p.metrics = m
+	}
+	var err error
+	if r.cfg.inproc {
+		p.c, err = r.role(fmt.Sprintf("router%d", routerStarts), "router", Args{
+			Listen: listen, AddrFile: p.addrFile, MetricsAddr: p.metrics, MaxObjects: maxObjects,
+		})
+	} else {
+		argv := []string{r.cfg.routerBin, "--listen", listen, "--addr-file", p.addrFile, "--log-level", "warn"}
+		if p.metrics != "" {
+			argv = append(argv, "--metrics-addr", p.metrics)
+		}
+		if maxObjects > 0 {
+			argv = append(argv, "--max-objects", strconv.Itoa(maxObjects))
+		}
+		p.c, err = startChild(fmt.Sprintf("router%d", routerStarts), argv, nil)
+		if err == nil {
+			p.c.term = true
+			r.kids = append(r.kids, p.c)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Poll for the address file: its appearance is "the router is back".
+	deadline := time.Now().Add(r.cfg.timeout)
+	for {
+		b, err := os.ReadFile(p.addrFile)
+		if s := strings.TrimSpace(string(b)); err == nil && s != "" {
+			p.backAt = time.Now()
+			p.addr = strings.Split(s, "\n")[0]
+			p.url = "ws://" + p.addr + "/"
+			return p, nil
+		}
+		select {
+		case <-p.c.done:
+			return nil, fmt.Errorf("router exited before listening: %v", p.c.wait())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.New("router wrote no address file in time")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// scrape reads the router's /metrics: hakuban_states_total (states its
+// exchange applied) and the frames it received from and sent to its
+// downstreams.
+func (p *routerProc) scrape() (counters, error) {
+	cl := http.Client{Timeout: 5 * time.Second}
+	resp, err := cl.Get("http://" + p.metrics + "/metrics")
+	if err != nil {
+		return counters{}, err
+	}
+	defer resp.Body.Close()
+	c := counters{at: time.Now()}
+	want := map[string]*float64{
+		"hakuban_states_total":                     &c.states,
+		"hakuban_downstream_received_frames_total": &c.framesIn,
+		"hakuban_downstream_sent_frames_total":     &c.framesOut,
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if dst := want[name]; ok && dst != nil {
+			if *dst, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+				return c, err
+			}
+			delete(want, name)
+		}
+	}
+	if len(want) > 0 {
+		return c, fmt.Errorf("router /metrics lacks %v", want)
+	}
+	if err := sc.Err(); err != nil {
+		return c, err
+	}
+	resp, err = cl.Get("http://" + p.metrics + "/snapshot")
+	if err != nil {
+		return c, err
+	}
+	defer resp.Body.Close()
+	var snap struct {
+		Objects []struct {
+			Version []int64 `json:"version"`
+		} `json:"objects"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
+		return c, fmt.Errorf("router /snapshot: %w", err)
+	}
+	for _, o := range snap.Objects {
+		if len(o.Version) > 0 {
+			c.versions += float64(o.Version[0])
+		}
+	}
+	return c, nil
+}
+
+type counters struct {
+	at                          time.Time
+	states, framesIn, framesOut float64
+	// versions sums the first element of every object's version in the
+	// router's /snapshot: with versions 1, 2, 3, ... its growth is the
+	// number of versions the router's state moved through (latest wins
+	// skips some of them on the way in).
+	versions float64
+}
+
+// rates returns the per-second rates from c0 to c1.
+func rates(c0, c1 counters) (states, versions, framesIn, framesOut float64) {
+	dt := c1.at.Sub(c0.at).Seconds()
+	return (c1.states - c0.states) / dt, (c1.versions - c0.versions) / dt,
+		(c1.framesIn - c0.framesIn) / dt, (c1.framesOut - c0.framesOut) / dt
+}
+
+func us(ns int64) float64 { return float64(ns) / 1e3 }
+
+// ---- 1. latency ----
+
+func scenarioLatency(r *run) (metrics, error) {
+	cfg := r.cfg
+	n := int(cfg.latDuration / cfg.latInterval)
+	warm := int(cfg.latWarmup / cfg.latInterval)
+	pacedFor := time.Duration(n) * cfg.latInterval
+	m := metrics{}
+
+	// The floor: a raw TCP hop between two processes, paced the same way.
+	recv, err := r.role("tcp-recv", "tcp-recv", Args{N: n, Warmup: warm, Interval: cfg.latInterval, Size: 64})
+	if err != nil {
+		return nil, err
+	}
+	var addr string
+	if err := recv.expect("ready", cfg.timeout, &addr); err != nil {
+		return nil, err
+	}
+	send, err := r.role("tcp-send", "tcp-send", Args{Addr: addr, N: n, Interval: cfg.latInterval, Size: 64})
+	if err != nil {
+		return nil, err
+	}
+	var tcp latStats
+	if err := recv.expect("result", pacedFor+cfg.timeout, &tcp); err != nil {
+		return nil, err
+	}
+	if err := send.expect("done", cfg.timeout, nil); err != nil {
+		return nil, err
+	}
+	m["tcp_p50"], m["tcp_p99"] = us(tcp.P50), us(tcp.P99)
+
+	// Exposer → router → observer.
+	rt, err := r.startRouter("127.0.0.1:0", 0, false)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := r.role("observer", "lat-observer", Args{URL: rt.url, N: n, Warmup: warm})
+	if err != nil {
+		return nil, err
+	}
+	if err := obs.expect("ready", cfg.timeout, nil); err != nil {
+		return nil, err
+	}
+	exp, err := r.role("exposer", "lat-exposer", Args{URL: rt.url, N: n, Interval: cfg.latInterval, Size: 64})
+	if err != nil {
+		return nil, err
+	}
+	if err := exp.expect("ready", cfg.timeout, nil); err != nil {
+		return nil, err
+	}
+	var lat latStats
+	if err := obs.expect("result", pacedFor+cfg.timeout, &lat); err != nil {
+		return nil, err
+	}
+	if err := exp.expect("done", cfg.timeout, nil); err != nil {
+		return nil, err
+	}
+	m["lat_p50"], m["lat_p90"], m["lat_p99"], m["lat_p999"] = us(lat.P50), us(lat.P90), us(lat.P99), us(lat.P999)
+	m["lat_delivered"] = 100 * float64(lat.Count) / float64(max(1, lat.Expected))
+	return m, nil
+}
+
+// ---- 2. absorption ----
+
+// absorb: procs exposer processes × perProc exchanges (one object each),
+// one observer process following every object. Two phases on the same
+// processes: the exposers send in a tight loop ("go"), then the same
+// loop yielding after each Send ("go-yield").
+func absorb(r *run, procs, perProc int, prefix string) (metrics, error) {
+	cfg := r.cfg
+	rt, err := r.startRouter("127.0.0.1:0", 0, true)
+	if err != nil {
+		return nil, err
+	}
+	objects := procs * perProc
+	obs, err := r.role("observer", "abs-observer", Args{URL: rt.url, Objects: objects})
+	if err != nil {
+		return nil, err
+	}
+	if err := obs.expect("ready", cfg.timeout, nil); err != nil {
+		return nil, err
+	}
+	exps := make([]*child, procs)
+	for k := range procs {
+		exps[k], err = r.role(fmt.Sprintf("exposer%d", k), "abs-exposer", Args{
+			URL: rt.url, N: perProc, First: k * perProc, Size: 64, Duration: cfg.absDuration,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range exps {
+		if err := e.expect("ready", cfg.timeout, nil); err != nil {
+			return nil, err
+		}
+	}
+	m := metrics{}
+	for _, phase := range []struct{ cmd, suffix string }{{"go", ""}, {"go-yield", "_yield"}} {
+		pm, err := absorbPhase(r, rt, obs, exps, phase.cmd)
+		if err != nil {
+			return nil, fmt.Errorf("%s phase: %w", phase.cmd, err)
+		}
+		for k, v := range pm {
+			m[prefix+"_"+k+phase.suffix] = v
+		}
+	}
+	if err := obs.send("stop"); err != nil {
+		return nil, err
+	}
+	return m, obs.expect("result", cfg.timeout, nil)
+}
+
+// absorbPhase runs one back-to-back phase. Figures, per second: router
+// (states the router's exchange applied: distinct versions that reached
+// it), routerVersions (how far the router's versions advanced: versions
+// absorbed, latest wins), routerIn and routerOut (frames from and to its
+// downstreams), sent (the exposers' Send() calls), observer (states the
+// observer received) and observerVersions (how far its versions advanced).
+func absorbPhase(r *run, rt *routerProc, obs *child, exps []*child, cmd string) (metrics, error) {
+	cfg := r.cfg
+	count := func() (absResult, time.Time, error) {
+		if err := obs.send("count"); err != nil {
+			return absResult{}, time.Time{}, err
+		}
+		var res absResult
+		err := obs.expect("count", cfg.timeout, &res)
+		return res, time.Now(), err
+	}
+	for _, e := range exps {
+		if err := e.send(cmd); err != nil {
+			return nil, err
+		}
+	}
+	start := time.Now()
+	// Count over the steady middle of the run: skip the first sixth (0.5 s
+	// of 3 s) and the last twelfth (0.25 s).
+	time.Sleep(time.Until(start.Add(cfg.absDuration / 6)))
+	c0, err := rt.scrape()
+	if err != nil {
+		return nil, err
+	}
+	o0, ot0, err := count()
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(time.Until(start.Add(cfg.absDuration * 11 / 12)))
+	c1, err := rt.scrape()
+	if err != nil {
+		return nil, err
+	}
+	o1, ot1, err := count()
+	if err != nil {
+		return nil, err
+	}
+	if r.cfg.verbose {
+		fmt.Fprintf(os.Stderr, "netbench: %s %s: router %+v → %+v; observer %+v → %+v\n", r.tag, cmd, c0, c1, o0, o1)
+	}
+	var n float64
+	var elapsed time.Duration
+	for _, e := range exps {
+		var d absDone
+		if err := e.expect("done", cfg.absDuration+cfg.timeout, &d); err != nil {
+			return nil, err
+		}
+		if d.Errors > 0 {
+			return nil, fmt.Errorf("%s: %d sends failed", e.name, d.Errors)
+		}
+		n += float64(d.Sent)
+		elapsed = max(elapsed, d.Elapsed)
+	}
+	states, versions, in, out := rates(c0, c1)
+	odt := ot1.Sub(ot0).Seconds()
+	return metrics{
+		"router": states, "routerVersions": versions, "routerIn": in, "routerOut": out,
+		"sent":     n / elapsed.Seconds(),
+		"observer": float64(o1.Received-o0.Received) / odt, "observerVersions": float64(o1.LastVersions-o0.LastVersions) / odt,
+	}, nil
+}
+
+func scenarioAbsorb1(r *run) (metrics, error) { return absorb(r, 1, 1, "abs1") }
+
+func scenarioAbsorbMany(r *run) (metrics, error) {
+	return absorb(r, r.cfg.absProcs, r.cfg.absExposers/r.cfg.absProcs, "absN")
+}
+
+// ---- 3. fan-out ----
+
+func scenarioFanout(r *run) (metrics, error) {
+	cfg := r.cfg
+	rt, err := r.startRouter("127.0.0.1:0", 0, false)
+	if err != nil {
+		return nil, err
+	}
+	versions := 1 + int(cfg.fanDuration/cfg.fanInterval) // version 1 is the warm-up
+	perProc := cfg.fanObservers / cfg.fanProcs
+	obs := make([]*child, cfg.fanProcs)
+	for k := range cfg.fanProcs {
+		obs[k], err = r.role(fmt.Sprintf("observer%d", k), "fan-observer", Args{
+			URL: rt.url, N: perProc, Objects: versions, Duration: cfg.fanDuration,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	exp, err := r.role("exposer", "fan-exposer", Args{URL: rt.url, N: versions, Interval: cfg.fanInterval, Size: 64})
+	if err != nil {
+		return nil, err
+	}
+	if err := exp.expect("ready", cfg.timeout, nil); err != nil {
+		return nil, err
+	}
+	for _, o := range obs {
+		if err := o.expect("ready", cfg.timeout, nil); err != nil {
+			return nil, err
+		}
+	}
+	if err := exp.send("go"); err != nil {
+		return nil, err
+	}
+	var done fanDone
+	if err := exp.expect("done", cfg.fanDuration+cfg.timeout, &done); err != nil {
+		return nil, err
+	}
+	first, last := make([]int64, versions+1), make([]int64, versions+1)
+	for _, o := range obs {
+		var res fanResult
+		if err := o.expect("result", cfg.timeout, &res); err != nil {
+			return nil, err
+		}
+		if res.Missing > 0 {
+			return nil, fmt.Errorf("%s: %d (exchange, version) pairs never reached", o.name, res.Missing)
+		}
+		for v := range res.Last {
+			last[v] = max(last[v], res.Last[v])
+			if first[v] == 0 || res.First[v] < first[v] {
+				first[v] = res.First[v]
+			}
+		}
+	}
+	var lastLat, firstLat []int64
+	for v := 2; v <= versions; v++ {
+		lastLat = append(lastLat, last[v]-done.Sent[v])
+		firstLat = append(firstLat, first[v]-done.Sent[v])
+	}
+	l, f := summarize(lastLat, versions-1), summarize(firstLat, versions-1)
+	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
+	return metrics{
+		"fan_p50": ms(l.P50), "fan_p99": ms(l.P99), "fan_max": ms(l.Max),
+		"fan_first_p50": ms(f.P50), "fan_first_p99": ms(f.P99),
+	}, nil
+}
+
+// ---- 4. resync ----
+
+func scenarioResync(r *run) (metrics, error) {
+	cfg := r.cfg
+	n := cfg.resyncObjects
+	maxObjects := max(2*n, 65536)
+	rt, err := r.startRouter("127.0.0.1:0", maxObjects, false)
+	if err != nil {
+		return nil, err
+	}
+	exp, err := r.role("exposer", "resync-exposer", Args{URL: rt.url, Size: 16, MaxObjects: maxObjects})
+	if err != nil {
+		return nil, err
+	}
+	if err := exp.expect("ready", cfg.timeout, nil); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	obs, err := r.role("observer", "resync-observer", Args{URL: rt.url, Objects: n, MaxObjects: maxObjects})
+	if err != nil {
+		return nil, err
+	}
+	if err := obs.expect("ready", cfg.timeout, nil); err != nil {
+		return nil, err
+	}
+	var first syncedAt
+	if err := obs.expect("synced", 2*cfg.timeout, &first); err != nil {
+		return nil, fmt.Errorf("initial sync: %w%s", err, syncedSoFar(obs, n))
+	}
+	// SIGKILL the router: no goodbye on any link.
+	killed := time.Now()
+	rt.c.kill()
+	var gone syncedAt
+	if err := obs.expect("desynced", cfg.timeout, &gone); err != nil {
+		return nil, err
+	}
+	rt2, err := r.startRouter(rt.addr, maxObjects, false)
+	if err != nil {
+		return nil, fmt.Errorf("restart on %s: %w", rt.addr, err)
+	}
+	var again syncedAt
+	if err := obs.expect("synced", 2*cfg.timeout, &again); err != nil {
+		return nil, fmt.Errorf("resync: %w%s", err, syncedSoFar(obs, n))
+	}
+	back := rt2.backAt.UnixNano()
+	return metrics{
+		"resync_s":   float64(again.At-back) / 1e9,
+		"initial_s":  float64(first.At-start.UnixNano()) / 1e9,
+		"desync_ms":  float64(gone.At-killed.UnixNano()) / 1e6,
+		"restart_ms": float64(back-gone.At) / 1e6,
+	}, nil
+}
+
+// syncedSoFar asks a resync observer how many objects it holds
+// synchronized, for an error message.
+func syncedSoFar(obs *child, n int) string {
+	if obs.send("count") != nil {
+		return ""
+	}
+	var count int
+	if obs.expect("count", 5*time.Second, &count) != nil {
+		return ""
+	}
+	return fmt.Sprintf(" (%d of %d objects synchronized by then)", count, n)
+}
