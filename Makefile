@@ -29,7 +29,7 @@ fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-bench: bench-c ## benchmarks (COUNT=6 for benchstat-ready output)
+bench: bench-c bench-net ## benchmarks (COUNT=6 for benchstat-ready output)
 	$(GO) test $(GOFLAGS) -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) ./...
 
 # The C library (libhakuban.so, include/hakuban.h) is built by CMake, which
@@ -57,6 +57,16 @@ bench-c: $(BUILD_DIR)/CMakeCache.txt ## C API benchmarks (3 runs each, medians)
 install: $(BUILD_DIR)/CMakeCache.txt ## install the C library, header, CMake and pkg-config files under PREFIX
 	$(CMAKE) --build $(BUILD_DIR) --target hakuban_lib
 	$(CMAKE) --install $(BUILD_DIR) --prefix $(PREFIX)
+
+# Network benchmarks (issue 6): latency, absorption, fan-out and resync on
+# loopback with a real hakuban-router and peer processes; a table of
+# medians over 5 runs each, about 5 minutes. NETBENCH_FLAGS passes flags,
+# e.g. NETBENCH_FLAGS="-n 3 -scenarios latency,fanout" or "-cpuprofile prof".
+NETBENCH_FLAGS ?=
+.PHONY: bench-net
+bench-net: ## network benchmarks: latency, absorption, fan-out, resync (real router processes)
+	$(GO) build $(GOFLAGS) -o $(BUILD_DIR)/hakuban-netbench ./bench/netbench
+	$(BUILD_DIR)/hakuban-netbench $(NETBENCH_FLAGS)
 
 FUZZTIME ?= 30s
 fuzz: ## run every fuzz target for FUZZTIME each
