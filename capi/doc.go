@@ -17,8 +17,8 @@
 //   - stream.go: what makes a core stream pollable from C: the wake-up file
 //     descriptor and the callback dispatcher, both fed by the core's
 //     SetNotify hook.
-//   - exchange.go, descriptor.go, state.go, contracts.go, sink.go, log.go:
-//     the exports, grouped as in the header.
+//   - exchange.go, descriptor.go, state.go, contracts.go, sink.go, log.go,
+//     network.go: the exports, grouped as in the header.
 //   - shim.c: what Go cannot do (thread-local storage, calling C function
 //     pointers, eventfd) and the functions that need no Go.
 //

@@ -23,7 +23,9 @@ const (
 	kindTagObserve
 	kindTagExpose
 	kindSink
-	kindLast = kindSink
+	kindConnector
+	kindListener
+	kindLast = kindListener
 )
 
 var kindNames = [...]string{
@@ -36,6 +38,8 @@ var kindNames = [...]string{
 	kindTagObserve:       "tag observe contract",
 	kindTagExpose:        "tag expose contract",
 	kindSink:             "object state sink",
+	kindConnector:        "connector",
+	kindListener:         "listener",
 }
 
 func (k kind) String() string {

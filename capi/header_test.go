@@ -92,6 +92,40 @@ func TestHeaderStatusesMatchCore(t *testing.T) {
 	}
 }
 
+func TestHeaderConnectorStatesMatchCore(t *testing.T) {
+	inHeader := enumValues(t, readFile(t, "../include/hakuban.h"), "hakuban_connector_state")
+	n := 0
+	for s := core.ConnectorState(0); s.String() != "unknown"; s++ {
+		name := "HAKUBAN_CONNECTOR_" + strings.ToUpper(s.String())
+		v, ok := inHeader[name]
+		switch {
+		case !ok:
+			t.Errorf("core connector state %d (%s) has no %s in hakuban.h", s, s, name)
+		case v != int32(s):
+			t.Errorf("%s is %d in hakuban.h but %d in core", name, v, s)
+		}
+		n++
+	}
+	if len(inHeader) != n {
+		t.Errorf("hakuban.h has %d connector states, core %d", len(inHeader), n)
+	}
+	// hakuban_connector_wait refuses states above the last one.
+	if last := core.ConnectorState(n - 1); last != core.ConnectorRefused {
+		t.Errorf("the last connector state is %s; hakuban_connector_wait assumes refused", last)
+	}
+}
+
+func TestListenerDefaultsMatchCore(t *testing.T) {
+	addr, path := defaultListenAddress()
+	d := core.DefaultListenerOptions()
+	if addr != d.Addr || path != d.Path {
+		t.Errorf("hakuban_listener_options_init sets %q %q, core's defaults are %q %q", addr, path, d.Addr, d.Path)
+	}
+	if !strings.Contains(readFile(t, "../include/hakuban.h"), `address "`+d.Addr+`"`) {
+		t.Errorf("hakuban.h does not document the default address %q", d.Addr)
+	}
+}
+
 func TestHeaderLogLevels(t *testing.T) {
 	inHeader := enumValues(t, readFile(t, "../include/hakuban.h"), "hakuban_log_level")
 	want := map[string]int32{"HAKUBAN_LOG_DEBUG": lvlDebug, "HAKUBAN_LOG_INFO": lvlInfo, "HAKUBAN_LOG_WARN": lvlWarn, "HAKUBAN_LOG_ERROR": lvlError, "HAKUBAN_LOG_OFF": lvlOff}
@@ -129,6 +163,7 @@ var handleTypes = []string{
 	"hakuban_exchange", "hakuban_object_descriptor", "hakuban_tag_descriptor",
 	"hakuban_object_state", "hakuban_object_observe_contract", "hakuban_object_expose_contract",
 	"hakuban_tag_observe_contract", "hakuban_tag_expose_contract", "hakuban_object_state_sink",
+	"hakuban_connector", "hakuban_listener",
 }
 
 func TestHeaderBadHandleTestCoversEveryFunction(t *testing.T) {

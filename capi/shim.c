@@ -45,6 +45,11 @@ void hakuban_string_free(char *s) { free(s); }
 
 void *hakuban__malloc(size_t n) { return malloc(n == 0 ? 1 : n); }
 
+/* The listener's defaults; a Go test checks them against core's. */
+const char *hakuban__default_listen_address(void) { return "127.0.0.1:3001"; }
+
+const char *hakuban__default_listen_path(void) { return "/"; }
+
 /* ---- callbacks ---- */
 
 struct hakuban__frame {

@@ -23,11 +23,17 @@ typedef const char *const hakuban_cchar_cptr;
 typedef const int64_t hakuban_cint64;
 typedef const void hakuban_cvoid;
 typedef const hakuban_exchange_options hakuban_cexchange_options;
+typedef const hakuban_connector_options hakuban_cconnector_options;
+typedef const hakuban_listener_options hakuban_clistener_options;
 
 #define HAKUBAN_HIDDEN __attribute__((visibility("hidden")))
 
 /* Sets the calling thread's last error message (copied, truncated). */
 HAKUBAN_HIDDEN void hakuban__set_error(const char *msg, size_t len);
+
+/* Static strings for hakuban_listener_options_init (C memory, never freed). */
+HAKUBAN_HIDDEN const char *hakuban__default_listen_address(void);
+HAKUBAN_HIDDEN const char *hakuban__default_listen_path(void);
 
 /* malloc that may fail (cgo's C.malloc aborts instead). */
 HAKUBAN_HIDDEN void *hakuban__malloc(size_t n);

@@ -122,7 +122,12 @@ extern "C" {
  * (libhakuban.so.0) and changes on every incompatible change of the binary
  * interface. A program (or a binding) must refuse to use a library whose
  * hakuban_abi_version() differs from the HAKUBAN_ABI_VERSION it was built
- * against.
+ * against. Additions (new functions, structs, enum values, handle kinds) do
+ * not change it.
+ *
+ * Changes within ABI 0 (additions only):
+ *   - the network section: hakuban_connector_* and hakuban_listener_*, with
+ *     their handle kinds, options structs and enum hakuban_connector_state.
  */
 #define HAKUBAN_ABI_VERSION 0
 
@@ -256,7 +261,7 @@ typedef void (*hakuban_drop_fn)(void *user_data);
 enum hakuban_log_level {
     /** Details for debugging hakuban itself (exchanges made and dropped...). */
     HAKUBAN_LOG_DEBUG = 0,
-    /** Normal events worth a line (links up and down, once the network lands). */
+    /** Normal events worth a line (links up and down, listening). */
     HAKUBAN_LOG_INFO = 1,
     /** Something unexpected that hakuban recovered from. */
     HAKUBAN_LOG_WARN = 2,
@@ -322,6 +327,12 @@ typedef uint64_t hakuban_tag_expose_contract;
 /** An assignment: the right to write one object while elected. Drop with
  *  hakuban_object_state_sink_drop. */
 typedef uint64_t hakuban_object_state_sink;
+/** A connector: keeps an exchange linked to its upstream (a router or
+ *  another process's listener). Drop with hakuban_connector_drop. */
+typedef uint64_t hakuban_connector;
+/** A listener: accepts downstream links to an exchange on a TCP port. Drop
+ *  with hakuban_listener_drop. */
+typedef uint64_t hakuban_listener;
 
 /** Contract statuses (the _status functions): why states or assignments are
  *  (not) arriving. */
@@ -1199,10 +1210,280 @@ int32_t hakuban_object_state_sink_drop(hakuban_object_state_sink sink);
 /* ========================================================================
  * Network: connector and listener
  *
- * RESERVED for the network issue, which adds here: the connector (a list of
- * upstream URLs, hakuban_connector_options with hakuban_connector_options_init,
- * status) and the listener. Nothing is declared yet.
+ * Exchanges link into a tree (SPEC 3.1): each has at most one upstream,
+ * reached through a CONNECTOR, and any number of downstreams, accepted by
+ * a LISTENER. A router (the hakuban-router program) is an exchange with a
+ * listener and no contracts of its own; two programs can also link directly
+ * (one listens, the other connects). Contracts work the same with or
+ * without links: an exchange tells its upstream what its contracts observe
+ * and expose, elections span the tree, and states flow to whoever observes.
+ * Contracts made before the link is up are declared when it comes up, and
+ * again after every reconnect. While a link is down, observers behind it
+ * see their objects' states marked not synchronized.
+ *
+ * URLs are ws://host:port/path, or wss:// for TLS. The router and the
+ * listener serve the path "/" unless told otherwise.
  * ======================================================================== */
+
+/** What a connector is doing (hakuban_connector_status_info.state). The
+ *  values are checked against the Go core's by a test. */
+enum hakuban_connector_state {
+    /** Dialing an upstream URL, or in the handshake. */
+    HAKUBAN_CONNECTOR_CONNECTING = 0,
+    /** The link to the upstream is up. */
+    HAKUBAN_CONNECTOR_CONNECTED = 1,
+    /** The last attempt or link failed (see hakuban_connector_last_error);
+     *  waiting (backoff) before the next attempt. */
+    HAKUBAN_CONNECTOR_DISCONNECTED = 2,
+    /** The connector stopped for good: its exchange was dropped. */
+    HAKUBAN_CONNECTOR_CLOSED = 3,
+    /** Every upstream URL refused the link for good (unsupported protocol
+     *  version, or token refused; see hakuban_connector_last_error). The
+     *  connector stopped trying, since trying again would only repeat the
+     *  refusal: drop it and make a new one with other options. */
+    HAKUBAN_CONNECTOR_REFUSED = 4
+};
+
+/**
+ * Options of hakuban_connector_new. Always start with
+ * hakuban_connector_options_init, then change what you need: fields may be
+ * added in later versions. Every string and byte field is only read during
+ * hakuban_connector_new (copied). A duration of 0 means its default.
+ */
+typedef struct hakuban_connector_options {
+    /** This exchange's name as the upstream sees it (its logs and
+     *  snapshots), valid UTF-8 of at most 256 bytes. NULL: the exchange's
+     *  own name (hakuban_exchange_options.name). */
+    const char *name;
+    /** Token sent in the handshake for the upstream to authenticate this
+     *  exchange, token_len bytes (at most 4096); NULL and 0 for none. */
+    const void *token;
+    /** Length of token in bytes. */
+    size_t token_len;
+    /** Shortest wait between connection attempts, in ms, >= 0; default 100.
+     *  After n consecutive failures the wait is random in
+     *  [0, min(max_backoff_ms, min_backoff_ms * 2^n)) ("full jitter"). A
+     *  link that lasted a second resets n. */
+    int64_t min_backoff_ms;
+    /** Longest wait between connection attempts, in ms, >= min_backoff_ms
+     *  (unless 0); default 10000. */
+    int64_t max_backoff_ms;
+    /** The connector pings the upstream this often, in ms, >= 0; default
+     *  4000. */
+    int64_t ping_interval_ms;
+    /** A link whose pong takes longer than this (ms, >= 0) is declared dead
+     *  and reconnected; default 5000. A dead link is noticed within
+     *  ping_interval_ms + ping_timeout_ms. */
+    int64_t ping_timeout_ms;
+    /** PEM file of certificate authorities that wss:// upstreams are
+     *  verified against. NULL: the system's roots. */
+    const char *tls_ca_file;
+    /** PEM file of a client certificate, for upstreams that require one
+     *  (mutual TLS); needs tls_key_file. NULL: none. */
+    const char *tls_cert_file;
+    /** PEM file of the private key of tls_cert_file. NULL: none. */
+    const char *tls_key_file;
+} hakuban_connector_options;
+
+/**
+ * Fills *out with the default options (every pointer NULL, durations as
+ * documented above). NULL is ignored. Thread-safe; cannot fail.
+ */
+void hakuban_connector_options_init(hakuban_connector_options *out);
+
+/**
+ * Links exchange to an upstream: starts a connector that dials the url_count
+ * URLs of urls in order of preference, uses the first that answers, fails
+ * over to the next when the link is lost (a hot-standby router after the
+ * primary), and reconnects forever with capped exponential backoff and full
+ * jitter, until it is dropped or its exchange is dropped. It returns at
+ * once, in state HAKUBAN_CONNECTOR_CONNECTING: wait for the link with
+ * hakuban_connector_wait if you need it up (contracts do not: they are
+ * declared whenever it comes up). options may be NULL for the defaults;
+ * urls and options are only read during the call. An exchange has at most
+ * one connector at a time (one upstream); drop the old one to make another.
+ * The caller owns *out and must drop it (before or after the exchange).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL, url_count
+ * is 0, urls or one of its first url_count elements is NULL, a URL is not
+ * ws://host[:port][/path] or wss://..., token is NULL while token_len is not
+ * 0, or the exchange already has a connector; HAKUBAN_ERR_INVALID_HANDLE
+ * (exchange); HAKUBAN_ERR_INVALID_CONFIG if an option is out of range or a
+ * TLS file cannot be loaded (the message says which and why);
+ * HAKUBAN_ERR_CLOSED if the exchange is closing.
+ */
+int32_t hakuban_connector_new(hakuban_connector *out, hakuban_exchange exchange,
+                              const char *const *urls, size_t url_count,
+                              const hakuban_connector_options *options);
+
+/** A connector's status at one moment (hakuban_connector_status,
+ *  hakuban_connector_wait). */
+typedef struct hakuban_connector_status_info {
+    /** One of enum hakuban_connector_state. */
+    int32_t state;
+    /** Links established so far (a reconnect adds one). */
+    uint64_t connects;
+    /** Consecutive failures: attempts that failed, and links that ended
+     *  within a second, since the last link that lasted longer (whose end
+     *  resets it to 0). It sets the backoff. */
+    uint64_t failures;
+} hakuban_connector_status_info;
+
+/**
+ * Stores in *out the connector's current status. Never blocks.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_connector_status(hakuban_connector_status_info *out, hakuban_connector connector);
+
+/**
+ * Waits up to timeout_ms (negative: forever; 0: only look) for a status,
+ * and stores the status it returns with in *out (on HAKUBAN_OK,
+ * HAKUBAN_TIMEOUT and HAKUBAN_END alike).
+ *
+ * With state one of enum hakuban_connector_state, it waits until the
+ * connector is in that state (at once if it already is). With state
+ * negative, it waits until the status differs from *out in state, connects
+ * or failures: pass the status you last saw (from hakuban_connector_status
+ * or the previous wait), so that a change that happened between two calls
+ * is not missed:
+ *
+ *   hakuban_connector_status_info st;
+ *   hakuban_connector_status(&st, c);
+ *   while (hakuban_connector_wait(&st, c, -1, -1) == HAKUBAN_OK)
+ *       printf("state %d\n", st.state);      (changes in between coalesce)
+ *
+ * No lock is held while it waits: any other call, on any thread, goes on.
+ * Dropping the connector from another thread wakes it (HAKUBAN_END).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_TIMEOUT; HAKUBAN_END if the connector was
+ * dropped, or can no longer reach state: it is CLOSED, or REFUSED and state
+ * is neither REFUSED nor CLOSED (with state negative: it is CLOSED and *out
+ * says so already); HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL or state is
+ * above HAKUBAN_CONNECTOR_REFUSED; HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_connector_wait(hakuban_connector_status_info *out, hakuban_connector connector,
+                               int32_t state, int64_t timeout_ms);
+
+/**
+ * Stores in *out the upstream URL the connector is connected to, is
+ * dialing, or (while DISCONNECTED) failed on last: a NUL-terminated copy
+ * owned by the caller, free it with hakuban_string_free.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_connector_url(char **out, hakuban_connector connector);
+
+/**
+ * Stores in *out why the last attempt or link ended, e.g. "core: dial
+ * ws://127.0.0.1:3001/: connection error (... connect: connection
+ * refused)" or "core: peer closed the link: shutting down (close 4004)" (a
+ * NUL-terminated copy owned by the caller: free it with
+ * hakuban_string_free), or NULL if nothing failed yet. It stays set after a
+ * successful reconnect.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_connector_last_error(char **out, hakuban_connector connector);
+
+/**
+ * Stops the connector and releases the handle: blocked
+ * hakuban_connector_wait calls return HAKUBAN_END, the link is closed with
+ * a WebSocket close (so the upstream forgets this exchange's contracts at
+ * once, instead of after a ping timeout), and the call returns once the
+ * connector has stopped (a graceful close takes at most about 2 s). The
+ * exchange and its contracts stay; it may connect again.
+ *
+ * Returns HAKUBAN_OK (also for connector == 0); HAKUBAN_ERR_INVALID_HANDLE
+ * if it is stale (already dropped), unknown or of another kind.
+ */
+int32_t hakuban_connector_drop(hakuban_connector connector);
+
+/**
+ * Options of hakuban_listener_new. Always start with
+ * hakuban_listener_options_init, then change what you need: fields may be
+ * added in later versions. Strings are only read during hakuban_listener_new.
+ * A duration of 0 means its default.
+ */
+typedef struct hakuban_listener_options {
+    /** TCP address to bind, host:port; port 0 picks a free port (read it
+     *  back with hakuban_listener_url). Default (and NULL):
+     *  "127.0.0.1:3001". Use "0.0.0.0:3001" or ":3001" to accept links from
+     *  other machines. */
+    const char *address;
+    /** HTTP path of the WebSocket endpoint; starts with "/". Default (and
+     *  NULL): "/". */
+    const char *path;
+    /** PEM file of the server certificate (chain): set it and tls_key_file
+     *  to serve wss:// instead of ws://. NULL: no TLS. */
+    const char *tls_cert_file;
+    /** PEM file of the private key of tls_cert_file. */
+    const char *tls_key_file;
+    /** PEM file of certificate authorities: when set (with TLS), every
+     *  downstream must present a client certificate they signed (mutual
+     *  TLS). NULL: no client certificates. */
+    const char *tls_client_ca_file;
+    /** Each link pings its downstream this often, in ms, >= 0; default
+     *  4000. */
+    int64_t ping_interval_ms;
+    /** A link whose pong takes longer than this (ms, >= 0) is declared dead
+     *  and closed; default 5000. */
+    int64_t ping_timeout_ms;
+} hakuban_listener_options;
+
+/**
+ * Fills *out with the default options: address "127.0.0.1:3001" and path
+ * "/" (both pointing to static strings of the library), no TLS, default
+ * durations. NULL is ignored. Thread-safe; cannot fail.
+ */
+void hakuban_listener_options_init(hakuban_listener_options *out);
+
+/**
+ * Makes exchange accept downstream links: binds options->address at once
+ * (so a busy port is reported here, not later) and serves WebSocket links
+ * on it, on library threads, until dropped. Downstream exchanges (or
+ * routers) connect to hakuban_listener_url with hakuban_connector_new. An
+ * exchange may have any number of listeners. options may be NULL for the
+ * defaults; it is only read during the call. The caller owns *out and must
+ * drop it (the port stays bound until then, even after the exchange was
+ * dropped).
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE (exchange); HAKUBAN_ERR_INVALID_CONFIG if an
+ * option is out of range, or a TLS file cannot be loaded, or a TLS key or
+ * client CA is given without a certificate (the message says which);
+ * HAKUBAN_ERR_CONNECTION if the address cannot be bound, with the system's
+ * reason in the message (e.g. "address already in use");
+ * HAKUBAN_ERR_CLOSED if the exchange is closing.
+ */
+int32_t hakuban_listener_new(hakuban_listener *out, hakuban_exchange exchange,
+                             const hakuban_listener_options *options);
+
+/**
+ * Stores in *out the URL downstreams connect to, ws://host:port/path (or
+ * wss://), with the port actually bound (useful after binding port 0): a
+ * NUL-terminated copy owned by the caller, free it with hakuban_string_free.
+ * When the listener bound a wildcard address (0.0.0.0, ::) the URL names it
+ * as is: replace the host with one the downstreams can reach.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE.
+ */
+int32_t hakuban_listener_url(char **out, hakuban_listener listener);
+
+/**
+ * Stops accepting, closes every downstream link normally (in parallel;
+ * their exchanges reconnect elsewhere or later), unbinds the port and
+ * releases the handle. Returns when all of that is done (at most about
+ * 2 s).
+ *
+ * Returns HAKUBAN_OK (also for listener == 0); HAKUBAN_ERR_INVALID_HANDLE
+ * if it is stale (already dropped), unknown or of another kind.
+ */
+int32_t hakuban_listener_drop(hakuban_listener listener);
 
 #ifdef __cplusplus
 } /* extern "C" */

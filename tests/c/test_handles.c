@@ -76,7 +76,21 @@ static struct {
     hakuban_tag_observe_contract tobs;
     hakuban_tag_expose_contract texp;
     hakuban_object_state_sink sink;
+    hakuban_connector conn;
+    hakuban_listener lst;
 } stale, live;
+
+/* Nothing listens on port 1: a connector to it keeps retrying. */
+static const char *const nowhere[1] = {"ws://127.0.0.1:1/"};
+
+static hakuban_listener make_listener(hakuban_exchange ex) {
+    hakuban_listener_options o;
+    hakuban_listener_options_init(&o);
+    o.address = "127.0.0.1:0";
+    hakuban_listener l = 0;
+    OK(hakuban_listener_new(&l, ex, &o));
+    return l;
+}
 
 static void make_handles(void) {
     for (int round = 0; round < 2; round++) {
@@ -93,10 +107,15 @@ static void make_handles(void) {
         OK(hakuban_tag_observe_contract_new(&tobs, ex, t));
         OK(hakuban_tag_expose_contract_new(&texp, ex, t, 1));
         hakuban_object_state_sink sink = expect_sink(oexp);
+        hakuban_connector conn = 0;
+        OK(hakuban_connector_new(&conn, ex, nowhere, 1, NULL));
+        hakuban_listener lst = make_listener(ex);
         if (round == 0) {
             stale.ex = ex, stale.desc = d, stale.tag = t, stale.state = st;
             stale.oobs = oobs, stale.oexp = oexp, stale.tobs = tobs, stale.texp = texp;
-            stale.sink = sink;
+            stale.sink = sink, stale.conn = conn, stale.lst = lst;
+            OK(hakuban_connector_drop(conn));
+            OK(hakuban_listener_drop(lst));
             OK(hakuban_object_state_sink_drop(sink));
             OK(hakuban_object_observe_contract_drop(oobs));
             OK(hakuban_object_expose_contract_drop(oexp));
@@ -109,12 +128,14 @@ static void make_handles(void) {
         } else {
             live.ex = ex, live.desc = d, live.tag = t, live.state = st;
             live.oobs = oobs, live.oexp = oexp, live.tobs = tobs, live.texp = texp;
-            live.sink = sink;
+            live.sink = sink, live.conn = conn, live.lst = lst;
         }
     }
 }
 
 static void drop_live(void) {
+    OK(hakuban_connector_drop(live.conn));
+    OK(hakuban_listener_drop(live.lst));
     OK(hakuban_object_state_sink_drop(live.sink));
     OK(hakuban_object_observe_contract_drop(live.oobs));
     OK(hakuban_object_expose_contract_drop(live.oexp));
@@ -148,6 +169,10 @@ static void test_bad_handles_everywhere(void) {
     hakuban_object_expose_contract oexp = 0;
     hakuban_tag_observe_contract tobs = 0;
     hakuban_tag_expose_contract texp = 0;
+    hakuban_connector conn = 0;
+    hakuban_listener lst = 0;
+    hakuban_connector_status_info cst;
+    hakuban_connector_status(&cst, live.conn);
 
     /* exchange */
     CHECK_BAD(stale.ex, live.desc, hakuban_exchange_snapshot(&s, H));
@@ -155,6 +180,8 @@ static void test_bad_handles_everywhere(void) {
     CHECK_BAD(stale.ex, live.desc, hakuban_object_expose_contract_new(&oexp, H, live.desc, 1));
     CHECK_BAD(stale.ex, live.desc, hakuban_tag_observe_contract_new(&tobs, H, live.tag));
     CHECK_BAD(stale.ex, live.desc, hakuban_tag_expose_contract_new(&texp, H, live.tag, 1));
+    CHECK_BAD(stale.ex, live.desc, hakuban_connector_new(&conn, H, nowhere, 1, NULL));
+    CHECK_BAD(stale.ex, live.desc, hakuban_listener_new(&lst, H, NULL));
     CHECK_BAD_DROP(stale.ex, live.desc, hakuban_exchange_drop);
 
     /* tag descriptor */
@@ -244,8 +271,22 @@ static void test_bad_handles_everywhere(void) {
               hakuban_object_state_sink_set_callback(H, never_called, NULL, count_drop));
     CHECK_BAD_DROP(stale.sink, live.state, hakuban_object_state_sink_drop);
 
+    /* connector (a wait with a bad handle returns at once, whatever the
+     * timeout) */
+    CHECK_BAD(stale.conn, live.lst, hakuban_connector_status(&cst, H));
+    CHECK_BAD(stale.conn, live.lst, hakuban_connector_wait(&cst, H, -1, 0));
+    CHECK_BAD(stale.conn, live.lst, hakuban_connector_wait(&cst, H, HAKUBAN_CONNECTOR_CONNECTED, -1));
+    CHECK_BAD(stale.conn, live.lst, hakuban_connector_url(&s, H));
+    CHECK_BAD(stale.conn, live.lst, hakuban_connector_last_error(&s, H));
+    CHECK_BAD_DROP(stale.conn, live.lst, hakuban_connector_drop);
+
+    /* listener */
+    CHECK_BAD(stale.lst, live.conn, hakuban_listener_url(&s, H));
+    CHECK_BAD_DROP(stale.lst, live.conn, hakuban_listener_drop);
+
     /* nothing was created by the failed calls, no callback registered */
     CHECK(oobs == 0 && oexp == 0 && tobs == 0 && texp == 0 && s == NULL);
+    CHECK(conn == 0 && lst == 0);
     CHECK(atomic_load(&callback_drops) == 0); /* user_data stays the caller's */
 
     /* the live handles survived all of this */
@@ -273,6 +314,12 @@ static void test_messages_say_why(void) {
     CHECK_ERR(hakuban_object_descriptor_json(&cs, garbage), HAKUBAN_ERR_INVALID_HANDLE,
               "not a handle of this library");
     CHECK_ERR(hakuban_exchange_drop(d), HAKUBAN_ERR_INVALID_HANDLE, "hakuban_exchange_drop: ");
+    hakuban_listener l = make_listener(ex);
+    CHECK_ERR(hakuban_connector_drop(l), HAKUBAN_ERR_INVALID_HANDLE,
+              "it is a listener handle, not a connector handle");
+    OK(hakuban_listener_drop(l));
+    CHECK_ERR(hakuban_listener_url(&s, l), HAKUBAN_ERR_INVALID_HANDLE,
+              "stale listener handle (already dropped)");
     OK(hakuban_exchange_drop(ex));
 }
 
@@ -293,12 +340,17 @@ static void test_double_drop(void) {
     int fd = -1;
     OK(hakuban_object_observe_contract_fd(&fd, oobs)); /* with an fd and a callback too */
     OK(hakuban_object_observe_contract_set_callback(oobs, count_drop, NULL, NULL));
+    hakuban_connector conn = 0;
+    OK(hakuban_connector_new(&conn, ex, nowhere, 1, NULL));
+    hakuban_listener lst = make_listener(ex);
 
 #define TWICE(fn, h)                                                                               \
     do {                                                                                           \
         OK(fn(h));                                                                                 \
         CHECK_ERR(fn(h), HAKUBAN_ERR_INVALID_HANDLE, "stale");                                     \
     } while (0)
+    TWICE(hakuban_connector_drop, conn);
+    TWICE(hakuban_listener_drop, lst);
     TWICE(hakuban_object_state_sink_drop, sink);
     TWICE(hakuban_object_observe_contract_drop, oobs);
     TWICE(hakuban_object_expose_contract_drop, oexp);
@@ -397,7 +449,22 @@ static void test_null_outputs(void) {
     NUL(hakuban_object_state_sink_token(NULL, sink));
     NUL(hakuban_object_state_sink_descriptor(NULL, sink));
     NUL(hakuban_object_state_sink_fd(NULL, sink));
+    hakuban_connector conn = 0;
+    NUL(hakuban_connector_new(NULL, ex, nowhere, 1, NULL));
+    NUL(hakuban_connector_new(&conn, ex, NULL, 1, NULL));
+    OK(hakuban_connector_new(&conn, ex, nowhere, 1, NULL));
+    NUL(hakuban_connector_status(NULL, conn));
+    NUL(hakuban_connector_wait(NULL, conn, -1, 0));
+    NUL(hakuban_connector_url(NULL, conn));
+    NUL(hakuban_connector_last_error(NULL, conn));
+    NUL(hakuban_listener_new(NULL, ex, NULL));
+    hakuban_listener lst = make_listener(ex);
+    NUL(hakuban_listener_url(NULL, lst));
+    hakuban_connector_options_init(NULL); /* ignored */
+    hakuban_listener_options_init(NULL);
 #undef NUL
+    OK(hakuban_listener_drop(lst));
+    OK(hakuban_connector_drop(conn));
 
     OK(hakuban_object_state_sink_drop(sink));
     OK(hakuban_object_observe_contract_drop(oobs));

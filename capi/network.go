@@ -1,0 +1,428 @@
+package main
+
+/*
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"math"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/hakuban/hakuban/core"
+	"github.com/hakuban/hakuban/router"
+)
+
+// The network section of the header: connectors and listeners. Both wrap a
+// core value; neither is a stream (no try/next/fd), the connector offers a
+// blocking wait on its status instead.
+
+// connectorObj is a connector handle. dropped is closed by drop, before the
+// core connector is closed, so that blocked waits return at once.
+type connectorObj struct {
+	entry
+	c       *core.Connector
+	dropped chan struct{}
+}
+
+type listenerObj struct {
+	entry
+	l *core.Listener
+}
+
+// msOption converts an option in milliseconds. Negative values are passed
+// on (core.Validate names the field); values that overflow a Duration are
+// reported here.
+func msOption(fn, field string, ms C.int64_t) (time.Duration, C.int32_t) {
+	const maxMs = math.MaxInt64 / int64(time.Millisecond)
+	if int64(ms) > maxMs {
+		return 0, errorf(core.CodeInvalidConfig, fn, "option %s = %d is out of range", field, int64(ms))
+	}
+	return time.Duration(ms) * time.Millisecond, rcOK
+}
+
+// optString reads an optional C string option ("" for NULL).
+func optString(p *C.char) string {
+	if p == nil {
+		return ""
+	}
+	return C.GoString(p)
+}
+
+//export hakuban_connector_options_init
+func hakuban_connector_options_init(out *C.hakuban_connector_options) {
+	defer guardVoid()
+	if out == nil {
+		return
+	}
+	d := core.DefaultConnectorOptions()
+	*out = C.hakuban_connector_options{
+		min_backoff_ms:   C.int64_t(d.MinBackoff / time.Millisecond),
+		max_backoff_ms:   C.int64_t(d.MaxBackoff / time.Millisecond),
+		ping_interval_ms: C.int64_t(d.PingInterval / time.Millisecond),
+		ping_timeout_ms:  C.int64_t(d.PingTimeout / time.Millisecond),
+	}
+}
+
+// connectorOptionsOf turns the C arguments into core.ConnectorOptions. URL
+// problems are argument errors; option problems are config errors (core's
+// Validate reports those when Connect is called).
+func connectorOptionsOf(fn string, urls *C.hakuban_cchar_cptr, n C.size_t, o *C.hakuban_cconnector_options) (core.ConnectorOptions, C.int32_t) {
+	opts := core.DefaultConnectorOptions()
+	if n == 0 {
+		return opts, errorf(core.CodeInvalidArgument, fn, "url_count is 0: give at least one upstream URL")
+	}
+	if urls == nil {
+		return opts, nullArg(fn, "urls")
+	}
+	if uint64(n) > 1<<16 {
+		return opts, errorf(core.CodeInvalidArgument, fn, "url_count %d is too large", uint64(n))
+	}
+	for i, p := range unsafe.Slice((**C.hakuban_cchar)(unsafe.Pointer(urls)), int(n)) {
+		if p == nil {
+			return opts, errorf(core.CodeInvalidArgument, fn, "urls[%d] is NULL", i)
+		}
+		opts.URLs = append(opts.URLs, goString(p))
+	}
+	// The URLs are checked first by Validate; other fields are defaults.
+	if err := (core.ConnectorOptions{URLs: opts.URLs}).Validate(); err != nil {
+		return opts, errorf(core.CodeInvalidArgument, fn, "%v", err)
+	}
+	if o == nil {
+		return opts, rcOK
+	}
+	opts.Name = optString(o.name)
+	if o.token_len > 0 {
+		if o.token == nil {
+			return opts, errorf(core.CodeInvalidArgument, fn, "options->token is NULL but token_len is %d", uint64(o.token_len))
+		}
+		if uint64(o.token_len) > 1<<20 {
+			return opts, errorf(core.CodeInvalidConfig, fn, "options->token_len %d is out of range", uint64(o.token_len))
+		}
+		opts.Token = C.GoBytes(unsafe.Pointer(o.token), C.int(o.token_len))
+	}
+	var rc C.int32_t
+	for _, f := range []struct {
+		name string
+		ms   C.int64_t
+		d    *time.Duration
+	}{
+		{"min_backoff_ms", o.min_backoff_ms, &opts.MinBackoff},
+		{"max_backoff_ms", o.max_backoff_ms, &opts.MaxBackoff},
+		{"ping_interval_ms", o.ping_interval_ms, &opts.PingInterval},
+		{"ping_timeout_ms", o.ping_timeout_ms, &opts.PingTimeout},
+	} {
+		if *f.d, rc = msOption(fn, f.name, f.ms); rc != rcOK {
+			return opts, rc
+		}
+	}
+	files := router.TLSFiles{Cert: optString(o.tls_cert_file), Key: optString(o.tls_key_file), CA: optString(o.tls_ca_file)}
+	if !files.IsZero() {
+		cfg, err := files.ClientConfig()
+		if err != nil {
+			return opts, tlsError(fn, err)
+		}
+		opts.TLS = cfg
+	}
+	return opts, rcOK
+}
+
+// tlsError reports a TLS file that cannot be used (the router package's
+// messages start with its name, which means nothing to a C caller).
+func tlsError(fn string, err error) C.int32_t {
+	return errorf(core.CodeInvalidConfig, fn, "%s", strings.TrimPrefix(err.Error(), "router: "))
+}
+
+//export hakuban_connector_new
+func hakuban_connector_new(out *C.hakuban_connector, exchange C.hakuban_exchange, urls *C.hakuban_cchar_cptr, urlCount C.size_t, options *C.hakuban_cconnector_options) (rc C.int32_t) {
+	defer guard(&rc)
+	const fn = "hakuban_connector_new"
+	if out == nil {
+		return nullArg(fn, "out")
+	}
+	e, rc := lookup[exchangeObj](fn, uint64(exchange), kindExchange)
+	if rc != rcOK {
+		return rc
+	}
+	opts, rc := connectorOptionsOf(fn, urls, urlCount, options)
+	if rc != rcOK {
+		return rc
+	}
+	opts.Logger = e.log
+	c, err := e.ex.Connect(opts)
+	if err != nil {
+		return fail(fn, err)
+	}
+	h := handles.add(kindConnector, &connectorObj{c: c, dropped: make(chan struct{})})
+	if h == 0 {
+		c.Close()
+		return tableFull(fn)
+	}
+	*out = C.hakuban_connector(h)
+	return rcOK
+}
+
+func fillConnectorStatus(out *C.hakuban_connector_status_info, st core.ConnectorStatus) {
+	*out = C.hakuban_connector_status_info{
+		state:    C.int32_t(st.State),
+		connects: C.uint64_t(st.Connects),
+		failures: C.uint64_t(st.Failures),
+	}
+}
+
+//export hakuban_connector_status
+func hakuban_connector_status(out *C.hakuban_connector_status_info, connector C.hakuban_connector) (rc C.int32_t) {
+	defer guard(&rc)
+	const fn = "hakuban_connector_status"
+	if out == nil {
+		return nullArg(fn, "out")
+	}
+	o, rc := lookup[connectorObj](fn, uint64(connector), kindConnector)
+	if rc != rcOK {
+		return rc
+	}
+	fillConnectorStatus(out, o.c.Status())
+	return rcOK
+}
+
+// waitDone reports whether a wait for want is over with st: OK (reached),
+// END (st is final and is not want), or -1 (keep waiting). want < 0 means
+// "a status other than seen".
+func waitDone(st core.ConnectorStatus, want int32, seen C.hakuban_connector_status_info) C.int32_t {
+	if want < 0 {
+		if C.int32_t(st.State) != seen.state || C.uint64_t(st.Connects) != seen.connects || C.uint64_t(st.Failures) != seen.failures {
+			return rcOK
+		}
+		if st.State == core.ConnectorClosed {
+			return rcEnd // nothing changes any more
+		}
+		return -1
+	}
+	w := core.ConnectorState(want)
+	switch {
+	case st.State == w:
+		return rcOK
+	case st.State == core.ConnectorClosed:
+		return rcEnd
+	case st.State == core.ConnectorRefused && w != core.ConnectorClosed:
+		return rcEnd
+	}
+	return -1
+}
+
+//export hakuban_connector_wait
+func hakuban_connector_wait(out *C.hakuban_connector_status_info, connector C.hakuban_connector, state C.int32_t, timeoutMs C.int64_t) (rc C.int32_t) {
+	defer guard(&rc)
+	const fn = "hakuban_connector_wait"
+	if out == nil {
+		return nullArg(fn, "out")
+	}
+	if state > C.int32_t(core.ConnectorRefused) {
+		return errorf(core.CodeInvalidArgument, fn, "state %d is not a connector state (0..%d, or negative for any change)", int32(state), int32(core.ConnectorRefused))
+	}
+	o, rc := lookup[connectorObj](fn, uint64(connector), kindConnector)
+	if rc != rcOK {
+		return rc
+	}
+	seen := *out
+	var timeout <-chan time.Time
+	if d := msDuration(int64(timeoutMs)); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	} else if d == 0 {
+		closed := make(chan time.Time)
+		close(closed)
+		timeout = closed // only look
+	}
+	// Watch returns the status with a channel closed at its next change:
+	// no lock is held while waiting, and no change is missed between the
+	// look and the wait.
+	for {
+		st, changed := o.c.Watch()
+		if rc := waitDone(st, int32(state), seen); rc >= 0 {
+			fillConnectorStatus(out, st)
+			return rc
+		}
+		select {
+		case <-changed:
+		case <-o.dropped:
+			fillConnectorStatus(out, o.c.Status())
+			return rcEnd
+		case <-timeout:
+			fillConnectorStatus(out, st)
+			return rcTimeout
+		}
+	}
+}
+
+// connectorText hands out one of the status's strings as a malloc'd copy.
+func connectorText(fn string, out **C.char, connector C.hakuban_connector, pick func(core.ConnectorStatus) (string, bool)) C.int32_t {
+	if out == nil {
+		return nullArg(fn, "out")
+	}
+	o, rc := lookup[connectorObj](fn, uint64(connector), kindConnector)
+	if rc != rcOK {
+		return rc
+	}
+	s, ok := pick(o.c.Status())
+	if !ok {
+		*out = nil
+		return rcOK
+	}
+	p := cString(s)
+	if p == nil {
+		return outOfMemory(fn, len(s)+1)
+	}
+	*out = p
+	return rcOK
+}
+
+//export hakuban_connector_url
+func hakuban_connector_url(out **C.char, connector C.hakuban_connector) (rc C.int32_t) {
+	defer guard(&rc)
+	return connectorText("hakuban_connector_url", out, connector, func(st core.ConnectorStatus) (string, bool) {
+		return st.URL, true
+	})
+}
+
+//export hakuban_connector_last_error
+func hakuban_connector_last_error(out **C.char, connector C.hakuban_connector) (rc C.int32_t) {
+	defer guard(&rc)
+	return connectorText("hakuban_connector_last_error", out, connector, func(st core.ConnectorStatus) (string, bool) {
+		if st.LastError == nil {
+			return "", false
+		}
+		return st.LastError.Error(), true
+	})
+}
+
+//export hakuban_connector_drop
+func hakuban_connector_drop(connector C.hakuban_connector) (rc C.int32_t) {
+	defer guard(&rc)
+	if connector == 0 {
+		return rcOK
+	}
+	v := handles.remove(uint64(connector), kindConnector)
+	if v == nil {
+		return badHandle("hakuban_connector_drop", uint64(connector), kindConnector)
+	}
+	o := v.(*connectorObj)
+	close(o.dropped) // wake waiters first: Close takes up to the close timeout
+	o.c.Close()
+	return rcOK
+}
+
+// defaultListenAddress is the address hakuban_listener_options_init sets.
+func defaultListenAddress() (addr, path string) {
+	return C.GoString(C.hakuban__default_listen_address()), C.GoString(C.hakuban__default_listen_path())
+}
+
+//export hakuban_listener_options_init
+func hakuban_listener_options_init(out *C.hakuban_listener_options) {
+	defer guardVoid()
+	if out == nil {
+		return
+	}
+	d := core.DefaultListenerOptions()
+	*out = C.hakuban_listener_options{
+		address:          C.hakuban__default_listen_address(),
+		path:             C.hakuban__default_listen_path(),
+		ping_interval_ms: C.int64_t(d.PingInterval / time.Millisecond),
+		ping_timeout_ms:  C.int64_t(d.PingTimeout / time.Millisecond),
+	}
+}
+
+func listenerOptionsOf(fn string, o *C.hakuban_clistener_options) (core.ListenerOptions, C.int32_t) {
+	opts := core.DefaultListenerOptions()
+	if o == nil {
+		return opts, rcOK
+	}
+	if o.address != nil {
+		opts.Addr = C.GoString(o.address)
+	}
+	if o.path != nil {
+		opts.Path = C.GoString(o.path)
+	}
+	var rc C.int32_t
+	if opts.PingInterval, rc = msOption(fn, "ping_interval_ms", o.ping_interval_ms); rc != rcOK {
+		return opts, rc
+	}
+	if opts.PingTimeout, rc = msOption(fn, "ping_timeout_ms", o.ping_timeout_ms); rc != rcOK {
+		return opts, rc
+	}
+	files := router.TLSFiles{Cert: optString(o.tls_cert_file), Key: optString(o.tls_key_file), CA: optString(o.tls_client_ca_file)}
+	if !files.IsZero() {
+		cfg, err := files.ServerConfig()
+		if err != nil {
+			return opts, tlsError(fn, err)
+		}
+		opts.TLS = cfg
+	}
+	return opts, rcOK
+}
+
+//export hakuban_listener_new
+func hakuban_listener_new(out *C.hakuban_listener, exchange C.hakuban_exchange, options *C.hakuban_clistener_options) (rc C.int32_t) {
+	defer guard(&rc)
+	const fn = "hakuban_listener_new"
+	if out == nil {
+		return nullArg(fn, "out")
+	}
+	e, rc := lookup[exchangeObj](fn, uint64(exchange), kindExchange)
+	if rc != rcOK {
+		return rc
+	}
+	opts, rc := listenerOptionsOf(fn, options)
+	if rc != rcOK {
+		return rc
+	}
+	opts.Logger = e.log
+	l, err := e.ex.Listen(opts)
+	if err != nil {
+		return fail(fn, err)
+	}
+	h := handles.add(kindListener, &listenerObj{l: l})
+	if h == 0 {
+		l.Close()
+		return tableFull(fn)
+	}
+	*out = C.hakuban_listener(h)
+	return rcOK
+}
+
+//export hakuban_listener_url
+func hakuban_listener_url(out **C.char, listener C.hakuban_listener) (rc C.int32_t) {
+	defer guard(&rc)
+	const fn = "hakuban_listener_url"
+	if out == nil {
+		return nullArg(fn, "out")
+	}
+	o, rc := lookup[listenerObj](fn, uint64(listener), kindListener)
+	if rc != rcOK {
+		return rc
+	}
+	u := o.l.URL()
+	p := cString(u)
+	if p == nil {
+		return outOfMemory(fn, len(u)+1)
+	}
+	*out = p
+	return rcOK
+}
+
+//export hakuban_listener_drop
+func hakuban_listener_drop(listener C.hakuban_listener) (rc C.int32_t) {
+	defer guard(&rc)
+	if listener == 0 {
+		return rcOK
+	}
+	v := handles.remove(uint64(listener), kindListener)
+	if v == nil {
+		return badHandle("hakuban_listener_drop", uint64(listener), kindListener)
+	}
+	v.(*listenerObj).l.Close()
+	return rcOK
+}
