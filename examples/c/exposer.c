@@ -2,12 +2,24 @@
  * exposer.c — a hakuban exposer in C: "I can produce the temperature of the
  * kitchen". It produces readings only while it holds an assignment (a sink),
  * which the exchange gives it only while somebody observes the object: no
- * observer, no work.
+ * observer, no work. Here the observer is another process (observer.c),
+ * and both talk through a router:
+ *
+ *   hakuban-router &                                (listens on 127.0.0.1:3001)
+ *   ./hakuban_example_exposer [ws://127.0.0.1:3001/]
+ *   ./hakuban_example_observer [ws://127.0.0.1:3001/] [readings]
+ *
+ * (`make router` builds build/hakuban-router.) Stop the exposer with Ctrl-C.
+ * Start and stop the observer as often as you like: the exposer starts and
+ * stops producing accordingly. Stop the router, and start it again: both
+ * reconnect by themselves and carry on.
  *
  * The pattern: wait for an assignment (blocking next), then produce until the
  * assignment ends (the sink's next returns HAKUBAN_END instead of timing
  * out), then wait for the next assignment. When the contract itself ends
  * (closed, or the exchange dropped) the contract's next returns HAKUBAN_END.
+ * run_exposer does not know about the network: in_process.c runs the same
+ * function on a thread next to the observer, with no router.
  */
 #include <stdio.h>
 
@@ -65,3 +77,24 @@ int run_exposer(hakuban_exchange exchange) {
     hakuban_object_expose_contract_drop(contract);
     return 0;
 }
+
+#ifndef HAKUBAN_EXAMPLE_NO_MAIN /* in_process.c brings its own main */
+int main(int argc, char **argv) {
+    const char *url = argc > 1 ? argv[1] : EXAMPLE_DEFAULT_URL;
+    check_library();
+    setvbuf(stdout, NULL, _IOLBF, 0); /* one line at a time, also into a pipe */
+
+    hakuban_exchange_options options;
+    hakuban_exchange_options_init(&options);
+    options.name = "c-exposer"; /* how the router names us in logs and snapshots */
+    hakuban_exchange exchange = 0;
+    CHECKED(hakuban_exchange_new(&exchange, &options));
+
+    hakuban_connector connector = connect_to_router(exchange, url, "exposer: ");
+    int rc = run_exposer(exchange); /* until the process is stopped */
+
+    hakuban_connector_drop(connector);
+    hakuban_exchange_drop(exchange);
+    return rc;
+}
+#endif

@@ -1,8 +1,9 @@
 /*
  * in_process.c — runs the exposer (exposer.c) and the observer (observer.c)
- * in one process, on two threads sharing one exchange. Once the network
- * lands, each of them runs in its own process and connects to a router;
- * the code of run_exposer and run_observer stays the same.
+ * in one process, on two threads sharing one exchange, with no network: the
+ * same run_exposer and run_observer that the two example programs run in
+ * separate processes linked through a router. Contracts behave the same in
+ * both cases.
  *
  *   ./hakuban_example_in_process [readings]
  */
@@ -21,11 +22,7 @@ static void *exposer_thread(void *exchange) {
 
 int main(int argc, char **argv) {
     int readings = argc > 1 ? atoi(argv[1]) : 5;
-    if (hakuban_abi_version() != HAKUBAN_ABI_VERSION) {
-        fprintf(stderr, "libhakuban has ABI %u, this program needs %d\n", hakuban_abi_version(),
-                HAKUBAN_ABI_VERSION);
-        return 1;
-    }
+    check_library();
     printf("libhakuban %s\n", hakuban_version());
 
     hakuban_exchange exchange = 0;
@@ -33,11 +30,11 @@ int main(int argc, char **argv) {
 
     pthread_t exposer;
     if (pthread_create(&exposer, NULL, exposer_thread, &exchange) != 0) return 1;
-    run_observer(exchange, readings);
+    int rc = run_observer(exchange, readings);
 
     /* Dropping the exchange ends every contract made on it: the exposer's
      * blocked next returns HAKUBAN_END and its thread finishes. */
     CHECKED(hakuban_exchange_drop(exchange));
     pthread_join(exposer, NULL);
-    return 0;
+    return rc;
 }
