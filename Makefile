@@ -95,7 +95,7 @@ $(PY_LIB): lib
 	@mkdir -p $(dir $@)
 	cp -L $(BUILD_DIR)/lib/libhakuban.so $@.tmp && mv -f $@.tmp $@
 
-test-python: $(PY_LIB) ## Python binding tests (pytest)
+test-python: $(PY_LIB) router ## Python binding tests (pytest; router tests use build/hakuban-router)
 	$(PY_ENV) $(PYTHON) -m pytest -q -p no:cacheprovider bindings/python/tests
 
 bench-python: $(PY_LIB) ## Python binding benchmark (3 runs, medians)

@@ -14,6 +14,10 @@ Everything happens through four contracts made on an Exchange:
 * ``exchange.observe_tag(t)`` - TagObserveContract, yields ObjectEvent
 * ``exchange.expose_tag(t, capacity)`` - TagExposeContract, yields sinks
 
+Exchanges in different processes link through ``exchange.connect(urls)``
+(a Connector, to a router or another exchange's Listener) and
+``exchange.listen(address)`` (a Listener).
+
 Importing this package does not load libhakuban: the first descriptor,
 exchange or ``version()`` call does. Do not use hakuban in a child process
 forked after that (ForkedChildError); see the README for threads, asyncio
@@ -36,6 +40,7 @@ from ._errors import (BufferTooSmallError, ClosedError, ConnectionFailedError,
                       RevokedError, StaleVersionError, Timeout, TooManyTagsError,
                       WrongFormatError)
 from ._exchange import Exchange
+from ._network import Connector, ConnectorState, ConnectorStatus, Listener
 from ._state import FORMAT_JSON, ObjectState
 
 __version__ = "0.1.0"
@@ -81,6 +86,7 @@ __all__ = [
     "Exchange", "ObjectDescriptor", "TagDescriptor", "ObjectState", "ObjectEvent",
     "ObjectObserveContract", "ObjectExposeContract", "TagObserveContract",
     "TagExposeContract", "ObjectStateSink", "Status", "LogLevel", "FORMAT_JSON",
+    "Connector", "ConnectorState", "ConnectorStatus", "Listener",
     "EXPECTED_ABI_VERSION", "set_log_level", "version", "abi_version", "library_path",
     "HakubanError", "LibraryError", "ForkedChildError",
     "Empty", "EndOfStream", "Timeout", "InvalidArgumentError", "InvalidHandleError",

@@ -6,12 +6,13 @@ import json
 import threading
 import weakref
 from ctypes import byref, c_char_p, c_uint64, c_void_p
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence, Union
 
 from . import _lib
 from ._contracts import (ObjectExposeContract, ObjectObserveContract, TagExposeContract,
                          TagObserveContract)
 from ._descriptor import ObjectDescriptorLike, TagLike
+from ._network import Connector, Listener
 from ._resource import Resource
 
 
@@ -27,12 +28,12 @@ class Exchange(Resource):
                 for state in contract:
                     print(state.json())
 
-    Closing the exchange closes every contract made on it: their waits end,
-    their sinks are revoked. The options mirror ``hakuban_exchange_options``
+    Closing the exchange closes every contract, connector and listener made
+    on it: their waits end, their sinks are revoked. The options mirror ``hakuban_exchange_options``
     (durations in seconds); None keeps the library's default.
     """
 
-    __slots__ = ("_name", "_children", "_children_lock")
+    __slots__ = ("_name", "_children", "_children_lock", "_links")
     _drop_name = "hakuban_exchange_drop"
     _what = "exchange"
 
@@ -46,6 +47,9 @@ class Exchange(Resource):
         self._h = 0
         self._children: "weakref.WeakSet[Resource]" = weakref.WeakSet()
         self._children_lock = threading.Lock()
+        # Connectors and listeners are kept until closed: `exchange.connect(url)`
+        # as a statement means "stay linked", unlike a contract nobody keeps.
+        self._links: "set[Resource]" = set()
         L = _lib.L
         opts = _lib.ExchangeOptions()
         L.hakuban_exchange_options_init(byref(opts))
@@ -92,6 +96,22 @@ class Exchange(Resource):
         """"I can produce any object with this tag": a TagExposeContract."""
         return TagExposeContract(self, tag, capacity)
 
+    def connect(self, urls: Union[str, Sequence[str]], **options: Any) -> Connector:
+        """Links this exchange to an upstream (a router, or another exchange's
+        Listener): a Connector for ``urls`` in order of preference. The
+        exchange keeps it until it (or the exchange) is closed. Options
+        as for Connector (name, token, min_backoff, max_backoff,
+        ping_interval, ping_timeout, tls_ca_file, tls_cert_file,
+        tls_key_file)."""
+        return Connector(self, urls, **options)
+
+    def listen(self, address: str = "127.0.0.1:3001", **options: Any) -> Listener:
+        """Accepts downstream links on ``address`` (port 0: any free port,
+        see ``Listener.url``). The exchange keeps it until it (or the
+        exchange) is closed. Options as for Listener (path, tls_cert_file,
+        tls_key_file, tls_client_ca_file, ping_interval, ping_timeout)."""
+        return Listener(self, address, **options)
+
     def snapshot(self) -> Dict[str, Any]:
         """A structured picture of the exchange: objects (descriptor, liveness,
         elected exposer, version, size, synchronized), tags, contracts (kind,
@@ -113,13 +133,20 @@ class Exchange(Resource):
         """Closes the exchange and every contract made on it. Idempotent."""
         with self._children_lock:
             children = list(self._children)
+            self._links.clear()
         for child in children:
             child.close()
         Resource.close(self)
 
-    def _adopt(self, child: Resource) -> None:
+    def _adopt(self, child: Resource, keep: bool = False) -> None:
         with self._children_lock:
             self._children.add(child)
+            if keep:
+                self._links.add(child)
+
+    def _forget(self, child: Resource) -> None:
+        with self._children_lock:
+            self._links.discard(child)
 
     def __repr__(self) -> str:
         return f"<Exchange {self._name!r}{' closed' if self.closed else ''}>"

@@ -80,6 +80,47 @@ class ObjectEventStruct(Structure):
     ]
 
 
+class ConnectorOptions(Structure):
+    """struct hakuban_connector_options."""
+
+    _fields_ = [
+        ("name", c_char_p),
+        ("token", c_char_p),  # const void *: bytes, with token_len
+        ("token_len", c_size_t),
+        ("min_backoff_ms", c_int64),
+        ("max_backoff_ms", c_int64),
+        ("ping_interval_ms", c_int64),
+        ("ping_timeout_ms", c_int64),
+        ("tls_ca_file", c_char_p),
+        ("tls_cert_file", c_char_p),
+        ("tls_key_file", c_char_p),
+    ]
+
+
+class ConnectorStatusInfo(Structure):
+    """struct hakuban_connector_status_info."""
+
+    _fields_ = [
+        ("state", c_int32),
+        ("connects", c_uint64),
+        ("failures", c_uint64),
+    ]
+
+
+class ListenerOptions(Structure):
+    """struct hakuban_listener_options."""
+
+    _fields_ = [
+        ("address", c_char_p),
+        ("path", c_char_p),
+        ("tls_cert_file", c_char_p),
+        ("tls_key_file", c_char_p),
+        ("tls_client_ca_file", c_char_p),
+        ("ping_interval_ms", c_int64),
+        ("ping_timeout_ms", c_int64),
+    ]
+
+
 _u64 = c_uint64
 _pu64 = POINTER(c_uint64)
 _i32 = c_int32
@@ -168,6 +209,23 @@ _PROTOTYPES: Sequence[Tuple[str, Any, List[Any], bool]] = (
     ("hakuban_object_state_sink_drop", _i32, [_u64], False),
 )
 
+# The network section of the header, newer than the rest: a library without
+# it still loads (Connector and Listener then raise LibraryError).
+_NETWORK_PROTOTYPES: Sequence[Tuple[str, Any, List[Any], bool]] = (
+    ("hakuban_connector_options_init", None, [POINTER(ConnectorOptions)], False),
+    ("hakuban_connector_new", _i32,
+     [_pu64, _u64, POINTER(c_char_p), c_size_t, POINTER(ConnectorOptions)], True),
+    ("hakuban_connector_status", _i32, [POINTER(ConnectorStatusInfo), _u64], False),
+    ("hakuban_connector_wait", _i32, [POINTER(ConnectorStatusInfo), _u64, c_int32, c_int64], True),
+    ("hakuban_connector_url", _i32, [POINTER(c_void_p), _u64], False),
+    ("hakuban_connector_last_error", _i32, [POINTER(c_void_p), _u64], False),
+    ("hakuban_connector_drop", _i32, [_u64], True),
+    ("hakuban_listener_options_init", None, [POINTER(ListenerOptions)], False),
+    ("hakuban_listener_new", _i32, [_pu64, _u64, POINTER(ListenerOptions)], True),
+    ("hakuban_listener_url", _i32, [POINTER(c_void_p), _u64], False),
+    ("hakuban_listener_drop", _i32, [_u64], True),
+)
+
 
 #: Functions also offered without argtypes through ``F`` (see the module
 #: docstring). Their callers pass ctypes objects only.
@@ -189,6 +247,7 @@ class Functions:
     path: str
     version: str
     abi_version: int
+    has_network: bool
 
     def __getattr__(self, name: str) -> Any:  # only reached for undeclared names
         raise AttributeError(f"libhakuban function {name} is not declared in hakuban._lib")
@@ -244,6 +303,16 @@ def _load(path: str) -> Tuple[Functions, Functions]:
             g = (cdll if may_block else pydll)[name]
             g.restype = restype
             setattr(fast, name, g)
+    fns.has_network = True
+    for name, restype, argtypes, may_block in _NETWORK_PROTOTYPES:
+        try:
+            f = getattr(cdll if may_block else pydll, name)
+        except AttributeError:
+            fns.has_network = False
+            break
+        f.restype = restype
+        f.argtypes = argtypes
+        setattr(fns, name, f)
     fns.abi_version = fast.abi_version = got
     fns.version = fast.version = fns.hakuban_version().decode()
     return fns, fast
