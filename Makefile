@@ -75,8 +75,9 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	    echo "== $$pkg $$t"; $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s $$pkg; \
 	  done; done
 
-demo: ## the main job: a live demo of exposers and observers
-	$(GO) run ./examples/demo
+demo: setup $(BUILD_DIR)/CMakeCache.txt ## the main job: a router with exposers and observers in Go and C, live
+	$(CMAKE) --build $(BUILD_DIR) --target hakuban_example_exposer hakuban_example_observer
+	HAKUBAN_DEMO_C=$(CURDIR)/$(BUILD_DIR)/examples/c $(GO) run ./examples/demo
 
 .PHONY: router
 router: ## build the standalone router: build/hakuban-router

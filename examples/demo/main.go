@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -137,6 +138,16 @@ func dashboard(url string) error {
 	if err != nil {
 		return err
 	}
+	// The C example exposer's object (examples/c/exposer.c).
+	fromC, err := ex.ObserveObject(core.MustObjectDescriptor(map[string]any{"room": "kitchen"}, core.MustTagDescriptor("temperatures")))
+	if err != nil {
+		return err
+	}
+	go func() {
+		for st := range fromC.States(ctx) {
+			fmt.Printf("%-9s %s from C, synchronized=%v\n", `{"room":"kitchen"}`, st.Data, st.Synchronized)
+		}
+	}()
 	for ev := range all.Events(ctx) {
 		if ev.Gone {
 			fmt.Printf("%-9s gone\n", ev.Descriptor.JSON())
@@ -215,10 +226,26 @@ func orchestrate() error {
 	procs = append(procs, big)
 	time.Sleep(3 * time.Second)
 
+	if dir := os.Getenv("HAKUBAN_DEMO_C"); dir != "" {
+		say("C joins: examples/c/exposer.c produces {\"room\":\"kitchen\"}; examples/c/observer.c watches it too")
+		for _, p := range []struct{ name, bin string }{{"c-exposer", "hakuban_example_exposer"}, {"c-observer", "hakuban_example_observer"}} {
+			args := []string{url + "/"}
+			if p.name == "c-observer" {
+				args = append(args, "5")
+			}
+			c, err := start(p.name, filepath.Join(dir, p.bin), args...)
+			if err != nil {
+				return err
+			}
+			procs = append(procs, c)
+		}
+		time.Sleep(3 * time.Second)
+	}
+
 	say("kill -9 'big': its rooms fail over to 'small'")
 	big.Process.Signal(syscall.SIGKILL)
 	big.Wait()
-	procs = procs[:len(procs)-1]
+	procs = slices.DeleteFunc(procs, func(c *exec.Cmd) bool { return c == big })
 	time.Sleep(3 * time.Second)
 
 	say("done: shutting down")
