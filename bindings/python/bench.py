@@ -11,7 +11,10 @@ live
     own thread in the same process. A Python exposer thread would share the
     GIL with the observer (see below). This number needs both threads to run
     at once, which a shared 2-CPU machine often does not give: it varies a
-    lot. Once the C API has connectors, the exposer can be another process.
+    lot.
+over a link
+    The same native exposer in another process, linked to the observer's
+    exchange over a loopback WebSocket (listener and connector).
 send
     The cost of one ``sink.send(ObjectState(data))`` with 64-byte data while
     an observer contract is open (so every send is delivered), and of the
@@ -32,6 +35,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -46,22 +50,27 @@ HERE = Path(__file__).resolve().parent
 
 
 def build_native_exposer(tmp: str) -> Optional[ctypes.CDLL]:
+    lib, _ = build_native_exposer_path(tmp)
+    return lib
+
+
+def build_native_exposer_path(tmp: str) -> "tuple[Optional[ctypes.CDLL], str]":
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc:
-        return None
+        return None, ""
     out = os.path.join(tmp, "bench_exposer.so")
     r = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-pthread", "-o", out,
                         str(HERE / "bench_exposer.c")], capture_output=True, text=True)
     if r.returncode != 0:
         print(f"cannot compile bench_exposer.c: {r.stderr.strip()}")
-        return None
+        return None, ""
     lib = ctypes.CDLL(out)
     lib.bench_exposer_start.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                                         ctypes.c_uint64, ctypes.c_size_t, ctypes.c_uint64]
     lib.bench_exposer_start.restype = ctypes.c_int
     lib.bench_exposer_stop.argtypes = []
     lib.bench_exposer_stop.restype = ctypes.c_int64
-    return lib
+    return lib, out
 
 
 def _fn(name: str) -> int:
@@ -125,6 +134,42 @@ def bench_receive_capacity(duration: float, objects: int = 1000) -> float:
         return received / spent
 
 
+NETWORK_EXPOSER = """
+import ctypes, sys, time, hakuban
+from hakuban import _lib
+helper = ctypes.CDLL(sys.argv[2])
+helper.bench_exposer_start.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_uint64, ctypes.c_size_t,
+                                                               ctypes.c_uint64]
+helper.bench_exposer_stop.restype = ctypes.c_int64
+fn = lambda name: ctypes.cast(getattr(_lib.L, name), ctypes.c_void_p).value
+with hakuban.Exchange("bench-exposer") as ex:
+    ex.connect(sys.argv[1]).wait_connected(timeout=10)
+    sink = ex.expose_object("bench-network").recv(timeout=10)
+    helper.bench_exposer_start(fn("hakuban_object_state_new"), fn("hakuban_object_state_sink_send"),
+                               fn("hakuban_object_state_drop"), sink._h, 64, 0)
+    start = time.perf_counter()
+    sys.stdin.read()  # until the benchmark closes our stdin
+    sent = helper.bench_exposer_stop()
+    print(sent / (time.perf_counter() - start), flush=True)
+"""
+
+
+def bench_receive_network(helper_path: str, duration: float) -> "tuple[float, float]":
+    """(received/s, sent/s): the native exposer in another process, linked to
+    the observer's exchange over a loopback WebSocket (listener/connector)."""
+    with hakuban.Exchange("bench") as ex:
+        listener = ex.listen("127.0.0.1:0")
+        obs = ex.observe_object("bench-network")
+        proc = subprocess.Popen([sys.executable, "-c", NETWORK_EXPOSER, listener.url, helper_path],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            obs.recv(timeout=20)  # the link is up and states flow
+            rate = observe(obs, duration)
+        finally:
+            out, _ = proc.communicate("", timeout=30)
+        return rate, float(out.strip() or 0)
+
+
 def bench_receive_python(duration: float) -> "tuple[float, float]":
     """(received/s, sent/s) with an exposer in a Python thread."""
     with hakuban.Exchange("bench") as ex:
@@ -184,8 +229,10 @@ def main() -> None:
     py_sent: List[float] = []
     sends: List[float] = []
     sends_bytes: List[float] = []
+    network: List[float] = []
+    network_sent: List[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        helper = build_native_exposer(tmp)
+        helper, helper_path = build_native_exposer_path(tmp)
         for run in range(1, args.runs + 1):
             capacity.append(bench_receive_capacity(args.duration))
             line = f"run {run}: receive {capacity[-1]:,.0f}/s;"
@@ -194,6 +241,11 @@ def main() -> None:
                 native.append(r)
                 native_sent.append(s)
                 line += f" live {r:,.0f}/s (native exposer sent {s:,.0f}/s);"
+                if hakuban._lib.L.has_network:
+                    r, s = bench_receive_network(helper_path, args.duration)
+                    network.append(r)
+                    network_sent.append(s)
+                    line += f" over a link {r:,.0f}/s (sent {s:,.0f}/s);"
             sends.append(bench_send(args.sends, lambda: ObjectState(DATA)))
             sends_bytes.append(bench_send(args.sends, lambda: DATA))
             r, s = bench_receive_python(args.duration)
@@ -210,6 +262,9 @@ def main() -> None:
     if native:
         print(f"  live, from the native exposer     {med(native):>10,.0f} states/s  "
               f"(it sent {med(native_sent):,.0f}/s; both threads must run at once)")
+    if network:
+        print(f"  live, exposer process over a link {med(network):>10,.0f} states/s  "
+              f"(it sent {med(network_sent):,.0f}/s; loopback WebSocket, latest wins)")
     ok = "OK" if med(sends) <= 3e-6 else "ABOVE TARGET"
     print(f"  sink.send(ObjectState(data))      {med(sends) * 1e6:>10.2f} us        "
           f"(target <= 3 us: {ok})")
