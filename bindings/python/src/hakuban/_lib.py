@@ -230,10 +230,8 @@ _NETWORK_PROTOTYPES: Sequence[Tuple[str, Any, List[Any], bool]] = (
 #: Functions also offered without argtypes through ``F`` (see the module
 #: docstring). Their callers pass ctypes objects only.
 FAST_FUNCTIONS = frozenset((
-    "hakuban_object_observe_contract_try_next", "hakuban_object_observe_contract_next",
-    "hakuban_object_expose_contract_try_next", "hakuban_object_expose_contract_next",
-    "hakuban_tag_observe_contract_try_next", "hakuban_tag_observe_contract_next",
-    "hakuban_tag_expose_contract_try_next", "hakuban_tag_expose_contract_next",
+    "hakuban_object_observe_contract_try_next", "hakuban_object_expose_contract_try_next",
+    "hakuban_tag_observe_contract_try_next", "hakuban_tag_expose_contract_try_next",
     "hakuban_object_state_new", "hakuban_object_state_drop", "hakuban_object_state_data",
     "hakuban_object_state_data_copy", "hakuban_object_state_version",
     "hakuban_object_state_format_count", "hakuban_object_state_format",
