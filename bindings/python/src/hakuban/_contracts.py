@@ -196,10 +196,15 @@ class _Pollable(Resource):
 
     def _fail(self, rc: int) -> NoReturn:
         """Raises for an error code. A handle that went stale because another
-        thread closed us is reported as the end of the stream."""
-        if rc == _lib.ERR_INVALID_HANDLE and not self._h:
+        thread closed us (or the interpreter's exit ran our finalizer) is
+        reported as the end of the stream."""
+        if rc == _lib.ERR_INVALID_HANDLE and self._released():
             raise EndOfStream(f"the {self._what} was closed")
         _lib.raise_for(rc)
+
+    def _released(self) -> bool:
+        fin = getattr(self, "_finalizer", None)
+        return not self._h or fin is None or not fin.alive
 
 
 def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
@@ -761,7 +766,7 @@ class ObjectStateSink(_Pollable):
                 return True
 
     def _fail_write(self, rc: int) -> NoReturn:
-        if rc == _lib.ERR_INVALID_HANDLE and not self._h:
+        if rc == _lib.ERR_INVALID_HANDLE and self._released():
             raise ClosedError("the object state sink is closed")
         _lib.raise_for(rc)
 

@@ -115,8 +115,11 @@ class ObjectState:
         hc = self._hc
         if hc is not None:
             self._hc = None
-            if not _lib._forked:
-                _lib.F.hakuban_object_state_drop(hc)
+            try:
+                if not _lib._forked:
+                    _lib.F.hakuban_object_state_drop(hc)
+            except Exception:  # interpreter shutdown: the module may be gone
+                pass
 
     # A received state starts with its fields _UNSET; each is read from the
     # library on first access.
