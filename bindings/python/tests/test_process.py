@@ -207,3 +207,20 @@ def test_environment_overrides_the_packaged_library(tmp_path: "os.PathLike[str]"
     r = run_script("import hakuban; hakuban.version(); print(hakuban.library_path())",
                    env={"HAKUBAN_LIBRARY": link})
     assert r.stdout.strip() == link, r.stderr
+
+
+def test_exit_with_a_daemon_thread_waiting_is_clean() -> None:
+    r = run_script("""
+        import threading, hakuban
+        ex = hakuban.Exchange()
+        obs = ex.observe_object(1)
+        sink = ex.expose_object(1).recv(timeout=5)
+        sink.send(b"x")
+        kept = obs.recv(timeout=5)  # a state alive at exit
+        waiting = ex.observe_object(2)
+        t = threading.Thread(target=lambda: list(waiting), daemon=True)
+        t.start()
+        print("exiting", flush=True)
+    """)
+    assert r.returncode == 0 and r.stdout.strip() == "exiting"
+    assert r.stderr == "", r.stderr
