@@ -322,10 +322,11 @@ func format(v float64, unit string) string {
 func printTable(cfg *config, selected []scenario, results map[string][]float64, failures, skipped map[string]int, took time.Duration) {
 	fmt.Printf("\nhakuban network benchmarks: loopback, %d repetitions per scenario, medians (min–max); took %v\n", cfg.reps, took.Round(time.Second))
 	if cfg.inproc {
-		fmt.Println("router: in-process (package router), profiling")
+		fmt.Print("router: in-process (package router), profiling")
 	} else {
-		fmt.Println("router: hakuban-router binary")
+		fmt.Print("router: hakuban-router binary")
 	}
+	fmt.Printf("; source: %s\n", sourceVersion())
 	fmt.Printf("clients: MinBackoff %v, MaxBackoff %v (default 10 s)\n", clientMinBackoff, clientMaxBackoff)
 	fmt.Printf("latency: 64 B every %v for %v (first %v left out); absorb: %v per phase; absorb1000: %d exposers in %d processes;\n",
 		cfg.latInterval, cfg.latDuration, cfg.latWarmup, cfg.absDuration, cfg.absExposers, cfg.absProcs)
@@ -379,4 +380,18 @@ func loadAverage() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// sourceVersion names the commit measured, and whether core/, router/ or
+// cmd/ had uncommitted changes (the tree is shared and moves quickly).
+func sourceVersion() string {
+	head, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown (no git)"
+	}
+	v := strings.TrimSpace(string(head))
+	if dirty, err := exec.Command("git", "status", "--porcelain", "--", "core", "router", "cmd").Output(); err == nil && len(dirty) > 0 {
+		v += " with uncommitted changes in core/, router/ or cmd/"
+	}
+	return v
 }
