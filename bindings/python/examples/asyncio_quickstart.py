@@ -14,10 +14,13 @@ async def expose(exchange: hakuban.Exchange, descriptor: hakuban.ObjectDescripto
     with exchange.expose_object(descriptor) as contract:
         async for sink in contract:
             n = 0
-            while not sink.revoked:
-                n += 1
-                sink.send_json({"tick": n})
-                await sink.wait_revoked_async(timeout=0.1)
+            try:
+                while not sink.revoked:
+                    n += 1
+                    sink.send_json({"tick": n})
+                    await sink.wait_revoked_async(timeout=0.1)
+            except hakuban.RevokedError:  # revoked between the check and the send
+                pass
 
 
 async def main(count: int) -> None:

@@ -18,10 +18,13 @@ with hakuban.Exchange("python-exposer") as exchange:
     celsius = 20.0
     try:
         for sink in exchange.expose_object(KITCHEN):  # waits for an assignment
-            while not sink.revoked:                  # until nobody observes
-                celsius = round(celsius + 0.1, 1)
-                sink.send_json({"celsius": celsius})
-                print("exposer: sent", celsius, flush=True)
-                sink.wait_revoked(timeout=0.5)
+            try:
+                while not sink.revoked:              # until nobody observes
+                    celsius = round(celsius + 0.1, 1)
+                    sink.send_json({"celsius": celsius})
+                    print("exposer: sent", celsius, flush=True)
+                    sink.wait_revoked(timeout=0.5)
+            except hakuban.RevokedError:             # it ended between check and send
+                pass
     except KeyboardInterrupt:
         pass

@@ -20,10 +20,13 @@ def expose(exchange: hakuban.Exchange) -> None:
     with exchange.expose_object(THERMOMETER) as contract:
         for sink in contract:  # one sink per assignment; ends when the contract closes
             celsius = 20.0
-            while not sink.revoked:
-                sink.send(hakuban.ObjectState.from_json({"celsius": round(celsius, 1)}))
-                celsius += 0.1
-                sink.wait_revoked(timeout=0.1)  # a producer's pace; returns early when revoked
+            try:
+                while not sink.revoked:
+                    sink.send(hakuban.ObjectState.from_json({"celsius": round(celsius, 1)}))
+                    celsius += 0.1
+                    sink.wait_revoked(timeout=0.1)  # a producer's pace; returns when revoked
+            except hakuban.RevokedError:  # revoked between the check and the send
+                pass
 
 
 def main() -> None:
