@@ -4,6 +4,7 @@ started on port 0."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -261,3 +262,22 @@ def test_python_exposer_c_observer_through_a_router(router: Router) -> None:
     finally:
         a.kill()
         a.wait()
+
+
+def test_library_log_goes_to_python_logging(exchange: hakuban.Exchange,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="hakuban")
+    hakuban.log_to_python()
+    try:
+        with exchange.connect(["ws://127.0.0.1:1/"], min_backoff=0.01, max_backoff=0.05):
+            record = wait_until(lambda: next((r for r in caplog.records
+                                              if "upstream link ended" in r.getMessage()), None),
+                                T, "a log record")
+        assert record.name == "hakuban" and record.levelno == logging.WARNING
+        assert "connection refused" in record.getMessage()
+    finally:
+        hakuban.log_to_stderr()
+    n = len(caplog.records)
+    with exchange.connect(["ws://127.0.0.1:1/"], min_backoff=0.01) as c:
+        c.wait(ConnectorState.DISCONNECTED, timeout=T)
+    assert len(caplog.records) == n, "back on standard error"

@@ -13,6 +13,8 @@ from typing import Dict, Optional
 
 import pytest
 
+import hakuban
+
 from conftest import subprocess_env, wait_until
 
 POLL, FUTEX, EPOLL_WAIT, PPOLL, EPOLL_PWAIT, EPOLL_PWAIT2 = 7, 202, 232, 271, 281, 441  # x86_64
@@ -224,3 +226,19 @@ def test_exit_with_a_daemon_thread_waiting_is_clean() -> None:
     """)
     assert r.returncode == 0 and r.stdout.strip() == "exiting"
     assert r.stderr == "", r.stderr
+
+
+def test_exit_while_the_library_logs_to_python() -> None:
+    if not hakuban._lib.L.has_network:
+        pytest.skip("needs the connector to make log records")
+    r = run_script("""
+        import logging, hakuban
+        logging.basicConfig(level=logging.WARNING, format="%(name)s %(message)s")
+        hakuban.log_to_python()
+        ex = hakuban.Exchange()
+        c = ex.connect("ws://127.0.0.1:1/", min_backoff=0.001, max_backoff=0.002)
+        c.wait(hakuban.ConnectorState.DISCONNECTED, timeout=10)
+        print("exiting", flush=True)  # records keep coming while we exit
+    """)
+    assert r.returncode == 0 and r.stdout.strip() == "exiting", r.stderr
+    assert "upstream link ended" in r.stderr and "Traceback" not in r.stderr

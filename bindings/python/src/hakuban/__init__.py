@@ -26,8 +26,6 @@ and Ctrl-C.
 
 from __future__ import annotations
 
-import enum
-
 from . import _lib
 from ._contracts import (ObjectEvent, ObjectExposeContract, ObjectObserveContract,
                          ObjectStateSink, Status, TagExposeContract, TagObserveContract)
@@ -40,6 +38,7 @@ from ._errors import (BufferTooSmallError, ClosedError, ConnectionFailedError,
                       RevokedError, StaleVersionError, Timeout, TooManyTagsError,
                       WrongFormatError)
 from ._exchange import Exchange
+from ._log import LogLevel, log_to_python, log_to_stderr, set_log_level
 from ._network import Connector, ConnectorState, ConnectorStatus, Listener
 from ._state import FORMAT_JSON, ObjectState
 
@@ -47,22 +46,6 @@ __version__ = "0.1.0"
 
 #: The library ABI version this binding needs (HAKUBAN_ABI_VERSION).
 EXPECTED_ABI_VERSION = _lib.EXPECTED_ABI_VERSION
-
-
-class LogLevel(enum.IntEnum):
-    """The library's log levels (enum hakuban_log_level)."""
-
-    DEBUG = 0
-    INFO = 1
-    WARN = 2
-    ERROR = 3
-    OFF = 4
-
-
-def set_log_level(level: LogLevel) -> None:
-    """Sets the process-wide level of the library's log (written to
-    standard error; the default is WARN)."""
-    _lib.check(_lib.L.hakuban_log_set_level(int(level)))
 
 
 def version() -> str:
@@ -87,7 +70,8 @@ __all__ = [
     "ObjectObserveContract", "ObjectExposeContract", "TagObserveContract",
     "TagExposeContract", "ObjectStateSink", "Status", "LogLevel", "FORMAT_JSON",
     "Connector", "ConnectorState", "ConnectorStatus", "Listener",
-    "EXPECTED_ABI_VERSION", "set_log_level", "version", "abi_version", "library_path",
+    "EXPECTED_ABI_VERSION", "set_log_level", "log_to_python", "log_to_stderr", "version",
+    "abi_version", "library_path",
     "HakubanError", "LibraryError", "ForkedChildError",
     "Empty", "EndOfStream", "Timeout", "InvalidArgumentError", "InvalidHandleError",
     "InvalidDescriptorError", "DescriptorTooLargeError", "TooManyTagsError",

@@ -133,6 +133,8 @@ _PROTOTYPES: Sequence[Tuple[str, Any, List[Any], bool]] = (
     ("hakuban_last_error_message", c_char_p, [], False),
     ("hakuban_string_free", None, [c_void_p], False),
     ("hakuban_log_set_level", _i32, [_i32], False),
+    # may block: it waits for a running callback, which needs the GIL
+    ("hakuban_log_set_callback", _i32, [c_void_p, c_void_p, c_void_p], True),
 
     ("hakuban_exchange_options_init", None, [POINTER(ExchangeOptions)], False),
     ("hakuban_exchange_new", _i32, [_pu64, POINTER(ExchangeOptions)], True),
