@@ -172,13 +172,13 @@ class _Pollable(Resource):
             # An event loop may watch the fd (or be about to): stop watching
             # it on the loop's own thread before the drop closes the fd, so
             # the loop never sees a closed (or reused) fd number.
-            if _running_loop() is aw.loop:
-                aw.detach()
+            if _running_loop() is aw.loop or not aw.loop.is_running():
+                aw.detach()  # (a loop that is not running watches nothing now)
             else:
                 try:
                     aw.loop.call_soon_threadsafe(self._detach_and_release, aw)
                     return
-                except RuntimeError:  # the loop is closed: nothing watches the fd
+                except RuntimeError:  # it closed meanwhile: nothing watches the fd
                     pass
         Resource.close(self)
 
