@@ -75,10 +75,6 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	    echo "== $$pkg $$t"; $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s $$pkg; \
 	  done; done
 
-demo: setup $(BUILD_DIR)/CMakeCache.txt ## the main job: a router with exposers and observers in Go and C, live
-	$(CMAKE) --build $(BUILD_DIR) --target hakuban_example_exposer hakuban_example_observer
-	HAKUBAN_DEMO_C=$(CURDIR)/$(BUILD_DIR)/examples/c $(GO) run ./examples/demo
-
 .PHONY: router
 router: ## build the standalone router: build/hakuban-router
 	$(GO) build $(GOFLAGS) -o build/hakuban-router ./cmd/router
@@ -116,7 +112,7 @@ $(RB_LIB): lib
 	@mkdir -p $(dir $@)
 	cp -L $(BUILD_DIR)/lib/libhakuban.so $@.tmp && mv -f $@.tmp $@
 
-test-ruby: $(RB_LIB) ## Ruby binding tests (minitest via rake)
+test-ruby: $(RB_LIB) router ## Ruby binding tests (minitest via rake; network tests use build/hakuban-router)
 	cd bindings/ruby && $(RB_ENV) $(RAKE) test
 
 bench-ruby: $(RB_LIB) ## Ruby binding benchmark (3 runs, medians)
@@ -128,3 +124,10 @@ clean: ## remove build outputs
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+# The main job (after the variables it uses).
+demo: setup $(BUILD_DIR)/CMakeCache.txt $(PY_LIB) ## the main job: a router with exposers and observers in Go, C and Python, live
+	$(CMAKE) --build $(BUILD_DIR) --target hakuban_example_exposer hakuban_example_observer
+	$(PY_ENV) HAKUBAN_DEMO_C=$(CURDIR)/$(BUILD_DIR)/examples/c HAKUBAN_DEMO_PYTHON=$(CURDIR)/bindings/python/examples \
+		$(GO) run ./examples/demo
+

@@ -239,6 +239,14 @@ func orchestrate() error {
 			}
 			procs = append(procs, c)
 		}
+		if dir := os.Getenv("HAKUBAN_DEMO_PYTHON"); dir != "" {
+			say("Python joins: bindings/python/examples/observer.py watches the C exposer's kitchen")
+			py, err := start("py-observer", "python3", filepath.Join(dir, "observer.py"), url+"/", "5")
+			if err != nil {
+				return err
+			}
+			procs = append(procs, py)
+		}
 		time.Sleep(3 * time.Second)
 	}
 
