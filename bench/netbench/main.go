@@ -50,10 +50,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
 )
+
+// interrupted is set by the signal handler, which then exits.
+var interrupted atomic.Bool
 
 type config struct {
 	reps      int
@@ -218,6 +222,7 @@ func driverMain() (code int) {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		s := <-sigs
+		interrupted.Store(true)
 		fmt.Fprintf(os.Stderr, "netbench: %v: stopping every process\n", s)
 		killAll()
 		os.RemoveAll(cfg.tmp)
@@ -265,6 +270,9 @@ func driverMain() (code int) {
 			}
 			fmt.Fprintf(os.Stderr, "netbench: %s %d/%d (%v): %s\n", s.name, rep, cfg.reps, time.Since(t).Round(time.Millisecond), strings.Join(parts, " "))
 		}
+	}
+	if interrupted.Load() {
+		select {} // the signal handler exits
 	}
 	printTable(cfg, selected, results, failures, skipped, time.Since(began))
 	if out != "" {
