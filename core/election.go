@@ -129,8 +129,12 @@ func (ex *Exchange) release(o *object) {
 func (ex *Exchange) dropCandidate(c candidate) {
 	b := c.base()
 	b.removed = true
-	if i := slices.Index(ex.exposers, c); i >= 0 {
-		ex.exposers = slices.Delete(ex.exposers, i, i+1)
+	// Lazy removal: compact when half the list is removed candidates, so
+	// dropping n candidates costs O(n), not O(n²).
+	ex.exposersRemoved++
+	if ex.exposersRemoved*2 > len(ex.exposers) {
+		ex.exposers = slices.DeleteFunc(ex.exposers, func(c candidate) bool { return c.base().removed })
+		ex.exposersRemoved = 0
 	}
 	for len(b.sinks) > 0 {
 		s := b.sinks[len(b.sinks)-1]
@@ -267,10 +271,10 @@ func (ex *Exchange) expireHandovers(now int64) {
 // exceeds the threshold, so every move reduces the spread and no sequence of
 // moves can cycle. It reports whether more moves may be needed.
 func (ex *Exchange) rebalance() bool {
-	if len(ex.exposers) < 2 {
+	if len(ex.exposers)-ex.exposersRemoved < 2 {
 		return false
 	}
-	order := slices.Clone(ex.exposers)
+	order := slices.DeleteFunc(slices.Clone(ex.exposers), func(c candidate) bool { return c.base().removed })
 	// Most loaded first: load a/ca > b/cb ⇔ a*cb > b*ca.
 	slices.SortStableFunc(order, func(a, b candidate) int {
 		x, y := a.base(), b.base()

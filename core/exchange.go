@@ -30,6 +30,8 @@ type Exchange struct {
 	// exposers lists every candidate in the order it joined; the order
 	// breaks election ties (the longest-standing candidate wins).
 	exposers []candidate
+	// exposersRemoved counts removed candidates still in exposers.
+	exposersRemoved int
 	// nextID numbers contracts. There is no registry of contracts: each is
 	// reachable from the objects, tags or exposers it names (a registry
 	// would cost ~40 B per contract, and there may be millions).
@@ -172,7 +174,9 @@ func (ex *Exchange) register() (uint64, error) {
 func (ex *Exchange) allContracts() []contractInfo {
 	var all []contractInfo
 	for _, c := range ex.exposers {
-		all = append(all, c.(contractInfo))
+		if !c.base().removed {
+			all = append(all, c.(contractInfo))
+		}
 	}
 	for _, e := range ex.tags {
 		for _, c := range e.observers {

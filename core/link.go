@@ -83,6 +83,9 @@ type linkObject struct {
 	expose  *ObjectExposeContract  // peer can expose it
 	// sinks are the assignments whose Assign the peer got, by token.
 	sinks map[uint64]*ObjectStateSink
+	// tagSinks are the assignments of this object announced through a
+	// tag expose contract, by token (an index for sinkFor).
+	tagSinks map[uint64]*ObjectStateSink
 	// Upstream role.
 	feed     *ObjectExposeContract  // the upstream feeds us the object
 	feedSink *ObjectStateSink       // its current sink
@@ -615,7 +618,7 @@ func (l *link) receiveState(m *wire.State) error {
 	o.peerVersion, o.peerSync, o.peerData = m.Version, m.Synchronized, st.Data
 	var sink *ObjectStateSink
 	if l.role == roleDownstream {
-		sink = l.sinkFor(o, d, m.Token)
+		sink = l.sinkFor(o, m.Token)
 	}
 	l.mu.Unlock()
 	return l.apply(o, sink, st)
@@ -641,7 +644,7 @@ func (l *link) receiveSync(m *wire.Sync) error {
 	o.peerVersion, o.peerSync = st.Version, st.Synchronized
 	var sink *ObjectStateSink
 	if l.role == roleDownstream {
-		sink = l.sinkFor(o, d, m.Token)
+		sink = l.sinkFor(o, m.Token)
 	}
 	l.mu.Unlock()
 	return l.apply(o, sink, st)
@@ -649,18 +652,11 @@ func (l *link) receiveSync(m *wire.Sync) error {
 
 // sinkFor finds the announced assignment of d with token (downstream
 // role). Called with mu held.
-func (l *link) sinkFor(o *linkObject, d ObjectDescriptor, token uint64) *ObjectStateSink {
+func (l *link) sinkFor(o *linkObject, token uint64) *ObjectStateSink {
 	if s := o.sinks[token]; s != nil {
 		return s
 	}
-	for _, ti := range l.tags {
-		for s := range ti.sinks {
-			if s.Token() == token && s.Descriptor().Equal(d) {
-				return s
-			}
-		}
-	}
-	return nil
+	return o.tagSinks[token]
 }
 
 // apply writes a received state into the exchange.
@@ -1076,12 +1072,20 @@ func (ti *tagItem) flush(l *link, w *frameWriter) error {
 		return l.flushSinks(w, ObjectDescriptor{}, expose, func(s *ObjectStateSink, revoked bool) bool {
 			l.mu.Lock()
 			defer l.mu.Unlock()
+			o := l.object(s.Descriptor())
 			if revoked {
 				had := ti.sinks[s]
 				delete(ti.sinks, s)
+				if o.tagSinks[s.Token()] == s {
+					delete(o.tagSinks, s.Token())
+				}
 				return had
 			}
 			ti.sinks[s] = true
+			if o.tagSinks == nil {
+				o.tagSinks = map[uint64]*ObjectStateSink{}
+			}
+			o.tagSinks[s.Token()] = s
 			return true
 		}, announced)
 	}
