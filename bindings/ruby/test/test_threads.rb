@@ -101,6 +101,17 @@ class TestThreads < Minitest::Test
     assert_raises(Hakuban::ClosedError) { observe.next }
   end
 
+  # Closed while the block runs (not while waiting): each ends too, it does
+  # not raise ClosedError on its next round.
+  def test_close_while_the_block_runs_ends_each
+    expose = @ex.expose_object("close-in-block")
+    observe = @ex.observe_object("close-in-block")
+    expose.next(timeout: 5) << "a"
+    got = []
+    assert_same observe, observe.each { |state| got << state.data; observe.close }
+    assert_equal ["a"], got
+  end
+
   def test_closing_the_exchange_ends_every_contract
     observe = @ex.observe_object("ex-close")
     expose = @ex.expose_tag("whatever")

@@ -46,8 +46,10 @@ module Hakuban
     def each
       return enum_for(:each) unless block_given?
 
+      handle # ClosedError if it was closed before the call
       loop do
-        item = receive(nil)
+        # Closed (by another thread) while the block ran: that ends it too.
+        item = receive(nil, closed_ends: true)
         break if ENDED.equal?(item)
 
         yield item
@@ -93,9 +95,13 @@ module Hakuban
 
     # The next item, nil on timeout (seconds; 0 = do not wait, nil =
     # forever) or ENDED.
-    def receive(timeout)
+    # closed_ends: a contract closed before the call is ENDED too (instead of
+    # ClosedError).
+    def receive(timeout, closed_ends: false)
       s = Scratch.get
-      h = handle
+      h = closed_ends ? @cell.first : handle
+      return ENDED if h.nil?
+
       rc = native_try_next(s, h)
       return take(s) if rc == OK
       return ENDED if rc == END_
