@@ -30,6 +30,7 @@ require_relative "hakuban/stream"
 require_relative "hakuban/contracts"
 require_relative "hakuban/sink"
 require_relative "hakuban/exchange"
+require_relative "hakuban/network"
 
 module Hakuban
   LOG_LEVELS = %i[debug info warn error off].freeze

@@ -11,7 +11,8 @@ module Hakuban
   #
   # Closing it closes every contract made on it: their waits end, their
   # sinks are revoked. (Their Ruby objects still hold handles until they are
-  # closed or collected.)
+  # closed or collected.) It also closes its Connector and Listeners, which
+  # it keeps until then.
   class Exchange < Handle
     DROP = :hakuban_exchange_drop # :nodoc:
 
@@ -51,6 +52,10 @@ module Hakuban
       s = Scratch.get
       Error.check(Native.hakuban_exchange_new(s.u64, opts))
       @name = (name || "exchange").to_s.freeze
+      # Connectors and listeners, kept until closed: `exchange.connect(url)`
+      # as a statement means "stay linked" (unlike a contract nobody keeps).
+      @links = []
+      @links_lock = Mutex.new
       init_handle(s.u64.read_uint64)
     end
 
@@ -79,6 +84,37 @@ module Hakuban
       TagExposeContract.open(self, tag, capacity: capacity, &block)
     end
 
+    # Links this exchange to an upstream (a router, or another process's
+    # Listener): a Connector for urls (one or an Array, in order of
+    # preference), which returns at once and reconnects forever. Options:
+    # name:, token:, min_backoff:, max_backoff:, ping_interval:,
+    # ping_timeout: (seconds), tls_ca_file:, tls_cert_file:, tls_key_file:
+    # (see Connector.new). The exchange keeps the connector until it (or the
+    # exchange) is closed. With a block, yields it, closes it afterwards and
+    # returns the block's value.
+    def connect(urls, **options, &block)
+      Connector.open(self, urls, **options, &block)
+    end
+
+    # Accepts downstream links: a Listener bound to address (default
+    # "127.0.0.1:0", any free port: see Listener#url). Options: path:,
+    # tls_cert_file:, tls_key_file:, tls_client_ca_file:, ping_interval:,
+    # ping_timeout: (see Listener.new). Kept by the exchange until it (or the
+    # exchange) is closed. Block form as #connect.
+    def listen(address: "127.0.0.1:0", **options, &block)
+      Listener.open(self, address: address, **options, &block)
+    end
+
+    # The Connector, or nil.
+    def connector
+      @links_lock.synchronize { @links.find { |l| l.is_a?(Connector) } }
+    end
+
+    # The open Listeners.
+    def listeners
+      @links_lock.synchronize { @links.grep(Listener) }
+    end
+
     # A structured picture of the exchange as a Hash (string keys): "name",
     # "objects" (descriptor, live, observed, exposer, version, size,
     # synchronized...), "tags", "contracts" (kind, status, capacity, load),
@@ -99,6 +135,21 @@ module Hakuban
     end
 
     private
+
+    def adopt_link(link)
+      @links_lock.synchronize { @links << link }
+    end
+
+    def forget_link(link)
+      @links_lock.synchronize { @links.delete(link) }
+    end
+
+    # Connectors and listeners first: the upstream is told goodbye while the
+    # exchange still exists.
+    def before_close
+      links = @links_lock.synchronize { @links.dup.tap { @links.clear } }
+      links.each(&:close)
+    end
 
     def inspect_details
       " #{@name.inspect}"

@@ -16,6 +16,11 @@ module Hakuban
       Thread.current[:__hakuban_scratch] ||= new
     end
 
+    # A struct hakuban_connector_status_info (made on first use).
+    def connector_status
+      @connector_status ||= Native::ConnectorStatusInfo.new
+    end
+
     def initialize
       @u64 = FFI::MemoryPointer.new(:uint64)
       @ptr = FFI::MemoryPointer.new(:pointer)

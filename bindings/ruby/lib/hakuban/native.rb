@@ -40,13 +40,48 @@ module Hakuban
              :gone, :bool
     end
 
+    # Options of hakuban_connector_new (struct hakuban_connector_options).
+    class ConnectorOptions < FFI::Struct
+      layout :name, :pointer,
+             :token, :pointer,
+             :token_len, :size_t,
+             :min_backoff_ms, :int64,
+             :max_backoff_ms, :int64,
+             :ping_interval_ms, :int64,
+             :ping_timeout_ms, :int64,
+             :tls_ca_file, :pointer,
+             :tls_cert_file, :pointer,
+             :tls_key_file, :pointer
+    end
+
+    # A connector's status (struct hakuban_connector_status_info).
+    class ConnectorStatusInfo < FFI::Struct
+      layout :state, :int32,
+             :connects, :uint64,
+             :failures, :uint64
+    end
+
+    # Options of hakuban_listener_new (struct hakuban_listener_options).
+    class ListenerOptions < FFI::Struct
+      layout :address, :pointer,
+             :path, :pointer,
+             :tls_cert_file, :pointer,
+             :tls_key_file, :pointer,
+             :tls_client_ca_file, :pointer,
+             :ping_interval_ms, :int64,
+             :ping_timeout_ms, :int64
+    end
+
     H = :uint64 # every handle type is a uint64_t
     P = :pointer
 
-    # name => [parameter types, return type, blocking]. Only the _next
-    # functions wait; they are attached with blocking: true (the GVL is
-    # released while they run) and are always called with a timeout of at
-    # most WAIT_SLICE_MS, so Interrupt and Thread#raise get through.
+    # name => [parameter types, return type, blocking]. The functions that
+    # wait (the _next functions, hakuban_connector_wait) are attached with
+    # blocking: true (the GVL is released while they run) and are always
+    # called with a timeout of at most WAIT_SLICE_MS, so Interrupt and
+    # Thread#raise get through. The connector's and listener's drop (a
+    # graceful WebSocket close, up to ~2 s) and hakuban_listener_new (binds
+    # a port) release the GVL too.
     FUNCTIONS = {
       hakuban_version: [[], :string],
       hakuban_abi_version: [[], :uint32],
@@ -120,7 +155,19 @@ module Hakuban
       hakuban_object_state_sink_try_next: [[H], :int32],
       hakuban_object_state_sink_next: [[H, :int64], :int32, true],
       hakuban_object_state_sink_fd: [[P, H], :int32],
-      hakuban_object_state_sink_drop: [[H], :int32]
+      hakuban_object_state_sink_drop: [[H], :int32],
+
+      hakuban_connector_options_init: [[P], :void],
+      hakuban_connector_new: [[P, H, P, :size_t, P], :int32],
+      hakuban_connector_status: [[P, H], :int32],
+      hakuban_connector_wait: [[P, H, :int32, :int64], :int32, true],
+      hakuban_connector_url: [[P, H], :int32],
+      hakuban_connector_last_error: [[P, H], :int32],
+      hakuban_connector_drop: [[H], :int32, true],
+      hakuban_listener_options_init: [[P], :void],
+      hakuban_listener_new: [[P, H, P], :int32, true],
+      hakuban_listener_url: [[P, H], :int32],
+      hakuban_listener_drop: [[H], :int32, true]
     }.freeze
 
     # The longest a waiting call stays inside the library, in milliseconds.
@@ -131,6 +178,10 @@ module Hakuban
 
     # Attached (and called) first, to check the ABI.
     FIRST = %i[hakuban_abi_version hakuban_version].freeze
+
+    # The network section came later within ABI 0: a library without it
+    # still loads, and these functions then raise LibraryError when called.
+    NETWORK = FUNCTIONS.keys.grep(/\Ahakuban_(connector|listener)_/).freeze
 
     # Reads memory the library owns (strings, version arrays) by address,
     # without allocating a Pointer per read: MEM.get_string(address - 1).
@@ -220,7 +271,12 @@ module Hakuban
           raise LibraryError, "#{path} has ABI version #{abi} (library #{hakuban_version}); " \
                               "this gem (hakuban #{VERSION}) needs ABI #{ABI_VERSION}"
         end
-        (FUNCTIONS.keys - FIRST).each { |name| attach(name) }
+        (FUNCTIONS.keys - FIRST - NETWORK).each { |name| attach(name) }
+        NETWORK.each do |name|
+          attach(name)
+        rescue LibraryError => e
+          define_singleton_method(name) { |*| raise LibraryError, "#{e.message} (the library is older than this gem: it has no network functions)" }
+        end
       end
 
       # Replaces the stub of name by the library's function.
