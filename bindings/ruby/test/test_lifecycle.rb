@@ -171,6 +171,89 @@ class TestLifecycle < Minitest::Test
     assert_equal 0, r["objects"], "objects kept alive by leaked contracts"
   end
 
+  # The same with connectors and listeners: leaf exchanges link to a hub
+  # exchange's listener and observe an object the hub exposes; half of them
+  # (exchange, connector, a listener of their own, contract) are closed, half
+  # left to the GC. The hub's snapshot says when every link is gone.
+  NET_LEAK_SCRIPT = <<~'RUBY'
+    require "hakuban"
+    require "json"
+    Hakuban.log_level = :error
+
+    PROBES = 20_000
+    def high_water
+      out = FFI::MemoryPointer.new(:uint64)
+      hs = Array.new(PROBES) do
+        Hakuban::Error.check(Hakuban::Native.hakuban_tag_descriptor_new(out, '"probe"'))
+        out.read_uint64
+      end
+      max = hs.map { |h| h & 0xffff_ffff }.max
+      hs.each { |h| Hakuban::Native.hakuban_tag_descriptor_drop(h) }
+      max
+    end
+
+    def fds = Dir.children("/proc/self/fd").size
+
+    def workload(hub, url, leaves)
+      Thread.new do
+        leaves.times do |i|
+          ex = Hakuban::Exchange.new(name: "leaf-#{i}")
+          c = ex.connect(url, min_backoff: 0.02, max_backoff: 0.2)
+          c.wait(:connected, timeout: 10) or raise "not connected"
+          c.status
+          c.url
+          c.last_error
+          own = ex.listen
+          own.url
+          d = { "net-leak" => i }
+          expose = hub.expose_object(d)
+          observe = ex.observe_object(d)
+          sink = expose.next(timeout: 10) or raise "no sink"
+          sink << "x"
+          observe.next(timeout: 10) or raise "no state"
+          [sink, expose].each(&:close)
+          [observe, own, c, ex].each(&:close) if i.even?
+        end
+      end.join
+      nil
+    end
+
+    def collect(hub)
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 20
+      loop do
+        GC.start(full_mark: true, immediate_sweep: true)
+        Thread.pass # deferred finalizers run here
+        snap = hub.snapshot
+        return if snap["links"].empty? && snap["contracts"].empty? && snap["objects"].empty?
+        raise "links never collected: #{snap["links"].size}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+        sleep 0.01
+      end
+    end
+
+    hub = Hakuban::Exchange.new(name: "hub")
+    listener = hub.listen
+    Thread.new {}.join
+    workload(hub, listener.url, 2) # warm-up: the Go runtime's network fds
+    collect(hub)
+    fds0 = fds
+    runs = 3.times.map do
+      workload(hub, listener.url, 20)
+      collect(hub)
+      { "high_water" => high_water, "fds" => fds }
+    end
+    puts JSON.generate("fds0" => fds0, "runs" => runs)
+  RUBY
+
+  def test_no_connector_or_listener_handles_leak_after_gc
+    status, out = run_ruby(NET_LEAK_SCRIPT, timeout: 90)
+    assert status.success?, out
+    r = JSON.parse(out.lines.last)
+    marks = r["runs"].map { |x| x["high_water"] }
+    assert_operator marks.max - marks.min, :<=, 10, "handles leak: table high-water marks #{marks}"
+    r["runs"].each { |x| assert_equal r["fds0"], x["fds"], "file descriptors (sockets) leak: #{r.inspect}" }
+  end
+
   def test_finalizers_do_not_capture_self
     # An object whose finalizer references it is never collected: check
     # that a dropped exchange and contract really go away.

@@ -4,9 +4,10 @@ require_relative "helper"
 require "tmpdir"
 require_relative "../bench_native"
 
-# A C exposer and a Ruby observer on one exchange (in one process, until the
-# C API can connect processes through a router): bench_exposer.c writes
-# through the C API on its own pthread, Ruby reads.
+# A C exposer and a Ruby observer on one exchange, in one process:
+# bench_exposer.c writes through the C API on its own pthread, Ruby reads.
+# (Other languages in processes of their own, through a router, are in
+# test_network.rb.)
 class TestMixedLanguage < Minitest::Test
   def test_c_exposer_ruby_observer
     Dir.mktmpdir do |dir|
