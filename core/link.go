@@ -90,6 +90,7 @@ type linkObject struct {
 	feed     *ObjectExposeContract  // the upstream feeds us the object
 	feedSink *ObjectStateSink       // its current sink
 	feedLast *ObjectState           // newest state received, not yet relayed
+	seed     *ObjectState           // last state sent with an assignment, for its object record
 	assigned *ObjectObserveContract // the upstream assigned the object to us
 	token    uint64                 // ... with this token
 	// Both roles: what the peer is known to hold (skips echoes and lets a
@@ -434,10 +435,14 @@ func (l *link) handleContract(m wire.Message) error {
 		o := l.object(d)
 		old := o.assigned
 		o.assigned, o.token = c, m.Token
-		o.peerVersion, o.peerData = nil, nil
+		seed := o.seed
+		o.seed = nil
 		l.mu.Unlock()
 		if old != nil {
 			old.Close()
+		}
+		if seed != nil {
+			l.ex.seedState(d, *seed) // the record exists now
 		}
 		l.ex.setUpAssigned(d, true)
 		c.SetNotify(func() { l.markDirty(o) })
@@ -670,10 +675,21 @@ func (l *link) apply(o *linkObject, sink *ObjectStateSink, st ObjectState) error
 		}
 		return nil
 	}
+	// From the upstream: the feed's state, or, for an object this subtree
+	// is (about to be) assigned, the last state to continue from.
 	l.mu.Lock()
-	o.feedLast = &st
+	fed := o.feed != nil
+	if fed {
+		o.feedLast = &st
+	} else {
+		o.seed = &st
+	}
 	l.mu.Unlock()
-	l.applyFeed(o)
+	if fed {
+		l.applyFeed(o)
+	} else {
+		l.ex.seedState(o.desc, st)
+	}
 	return nil
 }
 
@@ -859,6 +875,13 @@ func (l *link) declareTagID(w *frameWriter, t TagDescriptor) (uint32, error) {
 
 // sendState sends st for d unless the peer already holds exactly it.
 func (l *link) sendState(w *frameWriter, o *linkObject, st ObjectState, token uint64) error {
+	return l.sendStateAnnounced(w, o, st, token, true)
+}
+
+// sendStateAnnounced is sendState; announce says whether a downstream that
+// was not told yet hears ObjectLive first (not for the seed of an
+// assignment: the subtree exposes the object, it does not observe it).
+func (l *link) sendStateAnnounced(w *frameWriter, o *linkObject, st ObjectState, token uint64, announce bool) error {
 	l.mu.Lock()
 	same := o.peerVersion != nil && o.peerVersion.Compare(st.Version) == 0
 	if same && o.peerSync == st.Synchronized {
@@ -872,7 +895,7 @@ func (l *link) sendState(w *frameWriter, o *linkObject, st ObjectState, token ui
 	if err != nil {
 		return err
 	}
-	if l.role == roleDownstream && !o.liveSent {
+	if l.role == roleDownstream && announce && !o.liveSent {
 		o.liveSent = true
 		if err := w.add(&wire.ObjectLive{Object: id}); err != nil {
 			return err
@@ -985,6 +1008,17 @@ func (l *link) flushSinks(w *frameWriter, _ ObjectDescriptor, c interface {
 		id, err := l.declareObjectID(w, s.Descriptor())
 		if err != nil {
 			return err
+		}
+		// The newly elected subtree gets the object's last state first, so
+		// that its exposer can continue from it (SPEC §2.2) and make
+		// versions above it whatever its clock says.
+		if st, ok := s.Current(); ok {
+			l.mu.Lock()
+			o := l.object(s.Descriptor())
+			l.mu.Unlock()
+			if err := l.sendStateAnnounced(w, o, st, 0, false); err != nil {
+				return err
+			}
 		}
 		if err := w.add(&wire.Assign{Object: id, Token: s.Token()}); err != nil {
 			return err

@@ -236,3 +236,20 @@ func (ex *Exchange) detachUpstream() {
 // Relay publishes a state received from the network, keeping its version
 // and synchronized fields as the origin set them. Only links use it.
 func (s *ObjectStateSink) relay(st ObjectState) error { return s.write(st) }
+
+// seedState makes st the current state of d if it is newer than what the
+// exchange holds: the upstream's last state of an object assigned to this
+// subtree. It reports whether d is known.
+func (ex *Exchange) seedState(d ObjectDescriptor, st ObjectState) bool {
+	ex.mu.Lock()
+	defer ex.unlock()
+	o := ex.objects[d.Key()]
+	if o == nil {
+		return false
+	}
+	if st.Version.Compare(o.state().Version) > 0 {
+		o.publish(st)
+		ex.deliver(o)
+	}
+	return true
+}
