@@ -228,8 +228,6 @@ def test_failover_between_python_processes_through_a_router(router: Router) -> N
                 kill(p)
 
 
-@pytest.mark.xfail(strict=True, reason="core/router: an exposer elected behind a link gets no "
-                   "current() state to continue from (SPEC 2.2 failover); in one process it does")
 def test_new_exposer_reads_the_last_state_over_the_network(router: Router) -> None:
     kitchen = ObjectDescriptor({"room": "kitchen"}, tags=["temperatures"])
     observer, a, b = (hakuban.Exchange(n) for n in ("observer", "a", "b"))
@@ -237,12 +235,16 @@ def test_new_exposer_reads_the_last_state_over_the_network(router: Router) -> No
         for ex in (observer, a, b):
             ex.connect(router.url).wait_connected(timeout=T)
         obs = observer.observe_object(kitchen)
-        exp_a, exp_b = a.expose_object(kitchen), b.expose_object(kitchen)
-        exp_a.recv(timeout=T).send_json({"n": 7})
+        exposers = {a: a.expose_object(kitchen), b: b.expose_object(kitchen)}
+        # The router elects whichever declaration it saw first.
+        elected, sink = wait_until(lambda: next(((ex, s) for ex, c in exposers.items()
+                                                 if (s := c.try_recv()) is not None), None),
+                                   T, "an elected exposer")
+        sink.send_json({"n": 7})
         assert obs.recv(timeout=T).json() == {"n": 7}
-        a.close()
-        sink_b = exp_b.recv(timeout=T)
-        current = wait_until(sink_b.current, 2.0, "the last state at the new exposer")
+        elected.close()
+        successor = exposers[b if elected is a else a]
+        current = wait_until(successor.recv(timeout=T).current, 2.0, "the last state at the new exposer")
         assert current.json() == {"n": 7}
     finally:
         for ex in (observer, a, b):
