@@ -126,8 +126,8 @@ help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 # The main job (after the variables it uses).
-demo: setup $(BUILD_DIR)/CMakeCache.txt $(PY_LIB) ## the main job: a router with exposers and observers in Go, C and Python, live
+demo: setup $(BUILD_DIR)/CMakeCache.txt $(PY_LIB) $(RB_LIB) ## the main job: a router with exposers and observers in Go, C, Python and Ruby, live
 	$(CMAKE) --build $(BUILD_DIR) --target hakuban_example_exposer hakuban_example_observer
 	$(PY_ENV) HAKUBAN_DEMO_C=$(CURDIR)/$(BUILD_DIR)/examples/c HAKUBAN_DEMO_PYTHON=$(CURDIR)/bindings/python/examples \
-		$(GO) run ./examples/demo
+		HAKUBAN_DEMO_RUBY=$(CURDIR)/bindings/ruby $(GO) run ./examples/demo
 

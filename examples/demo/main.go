@@ -247,6 +247,14 @@ func orchestrate() error {
 			}
 			procs = append(procs, py)
 		}
+		if dir := os.Getenv("HAKUBAN_DEMO_RUBY"); dir != "" {
+			say("Ruby joins: bindings/ruby/examples/router_observer.rb watches it as well")
+			rb, err := start("rb-observer", "ruby", "-I"+filepath.Join(dir, "lib"), filepath.Join(dir, "examples", "router_observer.rb"), url+"/", "5")
+			if err != nil {
+				return err
+			}
+			procs = append(procs, rb)
+		}
 		time.Sleep(3 * time.Second)
 	}
 
