@@ -62,6 +62,8 @@ type link struct {
 	// Per-object and per-tag state of the link (guarded by mu).
 	objects map[string]*linkObject
 	tags    map[TagDescriptor]*tagItem
+	// errs are Error replies waiting for the writer (guarded by mu).
+	errs []wire.Error
 	// Upstream role: the declarations last sent (writer only).
 	sentObj map[string]objectDecl
 	sentTag map[TagDescriptor]tagDecl
@@ -115,6 +117,41 @@ type tagItem struct {
 
 // declItem marks the upstream declarations dirty.
 type declItem struct{}
+
+// errItem marks queued Error messages for the writer.
+type errItem struct{}
+
+// maxQueuedErrors bounds the Error replies waiting for the writer; a peer
+// that provokes more than that between two writes loses the surplus ones
+// (they are advisory: the link stays up either way).
+const maxQueuedErrors = 64
+
+// refuse queues an Error for the peer. Called by the reader.
+func (l *link) refuse(e wire.Error) {
+	e.Text = wire.TruncateReason(e.Text)
+	l.mu.Lock()
+	first := len(l.errs) == 0
+	if len(l.errs) < maxQueuedErrors {
+		l.errs = append(l.errs, e)
+	}
+	l.mu.Unlock()
+	if first {
+		l.markDirty(errItem{}) // later ones ride along with it
+	}
+}
+
+func (errItem) flush(l *link, w *frameWriter) error {
+	l.mu.Lock()
+	errs := l.errs
+	l.errs = nil
+	l.mu.Unlock()
+	for i := range errs {
+		if err := w.add(&errs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // runLink runs the link until ctx is done, the transport fails or the peer
 // breaks the protocol; it closes t with a code and reason, closes every
@@ -626,7 +663,7 @@ func (l *link) receiveState(m *wire.State) error {
 		sink = l.sinkFor(o, m.Token)
 	}
 	l.mu.Unlock()
-	return l.apply(o, sink, st)
+	return l.apply(m.Object, o, sink, st)
 }
 
 // receiveSync applies a change of the synchronized flag of the version the
@@ -652,7 +689,7 @@ func (l *link) receiveSync(m *wire.Sync) error {
 		sink = l.sinkFor(o, m.Token)
 	}
 	l.mu.Unlock()
-	return l.apply(o, sink, st)
+	return l.apply(m.Object, o, sink, st)
 }
 
 // sinkFor finds the announced assignment of d with token (downstream
@@ -665,12 +702,24 @@ func (l *link) sinkFor(o *linkObject, token uint64) *ObjectStateSink {
 }
 
 // apply writes a received state into the exchange.
-func (l *link) apply(o *linkObject, sink *ObjectStateSink, st ObjectState) error {
+func (l *link) apply(id uint32, o *linkObject, sink *ObjectStateSink, st ObjectState) error {
 	if l.role == roleDownstream {
-		if sink == nil {
-			return nil // a write through a revoked assignment: fenced
+		// A write through a revoked (or unknown) assignment is fenced, a
+		// stale version dropped; either way the peer hears why (PROTOCOL.md
+		// 10.4) and the link stays up.
+		err := ErrRevoked
+		if sink != nil {
+			err = sink.relay(st)
 		}
-		if err := sink.relay(st); err != nil && !errors.Is(err, ErrRevoked) && !errors.Is(err, ErrStaleVersion) {
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrRevoked):
+			l.refuse(wire.Error{Contract: wire.ContractObjectExpose, Ref: id, Code: wire.ErrorFenced,
+				Text: fmt.Sprintf("%v: the assignment this write names was revoked", o.desc)})
+		case errors.Is(err, ErrStaleVersion):
+			l.refuse(wire.Error{Contract: wire.ContractObjectExpose, Ref: id, Code: wire.ErrorStaleVersion,
+				Text: fmt.Sprintf("%v: version %v is older than the current one", o.desc, st.Version)})
+		default:
 			return err
 		}
 		return nil

@@ -625,3 +625,58 @@ func TestLinkCloseCodes(t *testing.T) {
 		})
 	}
 }
+
+// readUntil reads frames from t until a message satisfies f, failing after
+// 10 s.
+func readUntil(t *testing.T, tr *chanTransport, f func(wire.Message) bool) wire.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		frame, err := tr.Read(ctx)
+		if err != nil {
+			t.Fatalf("reading from the router: %v", err)
+		}
+		msgs, err := wire.Decode(frame, wire.DefaultLimits())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if f(m) {
+				return m
+			}
+		}
+	}
+}
+
+func TestLinkFencedAndStaleWritesAreAnswered(t *testing.T) {
+	// A raw downstream (this test) exposes "x"; the router elects it and
+	// then answers a write with a wrong token (fenced) and a stale version
+	// with an Error, keeps the link, and applies the right write.
+	router := newTestExchange(t, "router")
+	a, b := chanPair()
+	done := make(chan error, 1)
+	go func() { done <- router.runLink(context.Background(), a, roleDownstream, linkPeer{Name: "raw"}) }()
+	t.Cleanup(func() { a.CloseNow(); <-done })
+	b.out <- wire.Append(wire.Append(nil, &wire.DeclareObject{ID: 1, JSON: []byte(`"x"`)}), &wire.ObjectExpose{Object: 1, Capacity: 1})
+	obs, err := router.ObserveObject(MustObjectDescriptor("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assign := readUntil(t, b, func(m wire.Message) bool { _, ok := m.(*wire.Assign); return ok }).(*wire.Assign)
+
+	isError := func(code wire.ErrorCode) func(wire.Message) bool {
+		return func(m wire.Message) bool { e, ok := m.(*wire.Error); return ok && e.Code == code && e.Ref == 1 }
+	}
+	b.out <- wire.Append(nil, &wire.State{Object: 1, Version: []int64{5}, Token: assign.Token + 1, Data: []byte("zombie")})
+	readUntil(t, b, isError(wire.ErrorFenced))
+	b.out <- wire.Append(nil, &wire.State{Object: 1, Version: []int64{5}, Token: assign.Token, Data: []byte("ok")})
+	if st := nextState(t, obs); string(st.Data) != "ok" {
+		t.Fatalf("router applied %q", st.Data)
+	}
+	b.out <- wire.Append(nil, &wire.State{Object: 1, Version: []int64{4}, Token: assign.Token, Data: []byte("old")})
+	readUntil(t, b, isError(wire.ErrorStaleVersion))
+	if cur, _ := obs.Current(); string(cur.Data) != "ok" {
+		t.Fatalf("stale write applied: %q", cur.Data)
+	}
+}
