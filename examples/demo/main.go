@@ -167,8 +167,20 @@ func dashboard(url string) error {
 	return nil
 }
 
-// orchestrate runs the whole demo.
+// orchestrate runs the whole demo. Ctrl-C ends it early; the children are
+// still shut down in order (router last).
 func orchestrate() error {
+	ctx, stop := untilSignal()
+	defer stop()
+	// pause waits d and reports whether the demo goes on.
+	pause := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
 	dir, err := os.MkdirTemp("", "hakuban-demo")
 	if err != nil {
 		return err
@@ -211,7 +223,9 @@ func orchestrate() error {
 		return err
 	}
 	procs = append(procs, d)
-	time.Sleep(time.Second)
+	if !pause(time.Second) {
+		return nil
+	}
 
 	say("two exposers join: 'small' (capacity 1) and 'big' (capacity 2); the router elects one per room")
 	small, err := start("small", self, "exposer", "small", "1", url)
@@ -224,7 +238,9 @@ func orchestrate() error {
 		return err
 	}
 	procs = append(procs, big)
-	time.Sleep(3 * time.Second)
+	if !pause(3 * time.Second) {
+		return nil
+	}
 
 	if dir := os.Getenv("HAKUBAN_DEMO_C"); dir != "" {
 		say("C joins: examples/c/exposer.c produces {\"room\":\"kitchen\"}; examples/c/observer.c watches it too")
@@ -255,14 +271,18 @@ func orchestrate() error {
 			}
 			procs = append(procs, rb)
 		}
-		time.Sleep(3 * time.Second)
+		if !pause(3 * time.Second) {
+			return nil
+		}
 	}
 
 	say("kill -9 'big': its rooms fail over to 'small'")
 	big.Process.Signal(syscall.SIGKILL)
 	big.Wait()
 	procs = slices.DeleteFunc(procs, func(c *exec.Cmd) bool { return c == big })
-	time.Sleep(3 * time.Second)
+	if !pause(3 * time.Second) {
+		return nil
+	}
 
 	say("done: shutting down")
 	return nil
@@ -276,9 +296,12 @@ func run(name string, args ...string) error {
 	return cmd.Run()
 }
 
-// start runs a process whose output lines are prefixed with its name.
+// start runs a process whose output lines are prefixed with its name. The
+// kernel kills it if the demo dies first (Ctrl-C, a closed pipe), so no
+// router or exposer outlives the demo.
 func start(name, bin string, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
