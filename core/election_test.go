@@ -11,18 +11,16 @@ import (
 	"github.com/hakuban/hakuban/core"
 )
 
-// producer runs a tag exposer that answers every assignment with one state
-// and counts its live assignments. It stops when ctx is done.
+// producer runs a tag exposer that answers every assignment with one state.
+// It stops when ctx is done.
 type producer struct {
-	c     *core.TagExposeContract
-	mu    sync.Mutex
-	sinks map[*core.ObjectStateSink]bool
-	wg    sync.WaitGroup
+	c  *core.TagExposeContract
+	wg sync.WaitGroup
 }
 
 func startProducer(t *testing.T, ctx context.Context, ex *core.Exchange, tg string, capacity int) *producer {
 	t.Helper()
-	p := &producer{c: must[*core.TagExposeContract](t)(ex.ExposeTag(tag(tg), capacity)), sinks: map[*core.ObjectStateSink]bool{}}
+	p := &producer{c: must[*core.TagExposeContract](t)(ex.ExposeTag(tag(tg), capacity))}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

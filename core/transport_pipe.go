@@ -43,12 +43,6 @@ type pipeEnd struct {
 	wg sync.WaitGroup // the pinger
 }
 
-// newPipe returns the two ends of an in-memory transport, without pings.
-func newPipe() (a, b transport) {
-	x, y := newPipeEnds(linkTiming{})
-	return x, y
-}
-
 // newPipeEnds returns the two ends of an in-memory transport; both ping
 // their peer as timing says.
 func newPipeEnds(timing linkTiming) (*pipeEnd, *pipeEnd) {
@@ -74,9 +68,8 @@ func newPipeEnds(timing linkTiming) (*pipeEnd, *pipeEnd) {
 func (e *pipeEnd) setReadLimit(n int) { e.readLimit.Store(int64(n)) }
 
 // pause makes this end stop answering pings, as a peer that hangs; its
-// peer then declares the link dead. resume undoes it.
-func (e *pipeEnd) pause()  { e.paused.Store(true) }
-func (e *pipeEnd) resume() { e.paused.Store(false) }
+// peer then declares the link dead.
+func (e *pipeEnd) pause() { e.paused.Store(true) }
 
 // Read returns the next frame. Frames the peer wrote before a graceful
 // Close are delivered before the close error.
