@@ -166,32 +166,12 @@ func (c *ObjectObserveContract) TryNext() (st ObjectState, ok bool, err error) {
 // NextTimeout is Next with a timeout: 0 tries without waiting, a negative
 // timeout waits forever. It returns context.DeadlineExceeded on timeout.
 func (c *ObjectObserveContract) NextTimeout(timeout time.Duration) (ObjectState, error) {
-	if timeout == 0 {
-		st, ok, err := c.TryNext()
-		if err == nil && !ok {
-			err = context.DeadlineExceeded
-		}
-		return st, err
-	}
-	ctx := context.Background()
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	return c.Next(ctx)
+	return withTimeout(timeout, c.TryNext, c.Next)
 }
 
 // States iterates over state changes until the contract is closed or ctx is done.
 func (c *ObjectObserveContract) States(ctx context.Context) iter.Seq[ObjectState] {
-	return func(yield func(ObjectState) bool) {
-		for {
-			st, err := c.Next(ctx)
-			if err != nil || !yield(st) {
-				return
-			}
-		}
-	}
+	return seqOf(ctx, c.Next)
 }
 
 // Ready returns a channel that receives a value when a state may be

@@ -98,8 +98,17 @@ func tryNext[T any](ex *Exchange, w *waitable, take func() (T, bool, bool)) (T, 
 // nextTimeout is next with a timeout instead of a context: what the C API and
 // the bindings call. A zero timeout is a try; a negative one waits forever.
 func nextTimeout[T any](ex *Exchange, w *waitable, take func() (T, bool, bool), timeout time.Duration) (T, error) {
+	return withTimeout(timeout,
+		func() (T, bool, error) { return tryNext(ex, w, take) },
+		func(ctx context.Context) (T, error) { return next(ctx, ex, w, take) })
+}
+
+// withTimeout turns a stream's try and blocking next into a wait bounded by
+// timeout: 0 tries, a negative timeout waits forever, and running out of
+// time is context.DeadlineExceeded.
+func withTimeout[T any](timeout time.Duration, try func() (T, bool, error), wait func(context.Context) (T, error)) (T, error) {
 	if timeout == 0 {
-		v, ok, err := tryNext(ex, w, take)
+		v, ok, err := try()
 		if err == nil && !ok {
 			err = context.DeadlineExceeded
 		}
@@ -111,7 +120,7 @@ func nextTimeout[T any](ex *Exchange, w *waitable, take func() (T, bool, bool), 
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	return next(ctx, ex, w, take)
+	return wait(ctx)
 }
 
 // readyChan returns the stream's wake channel (see the Ready methods).
@@ -134,9 +143,14 @@ func setNotify(ex *Exchange, w *waitable, f func(), pending func() bool) {
 // seq adapts a stream to a range-over-func iterator that ends when the
 // stream is closed or ctx is done.
 func seq[T any](ctx context.Context, ex *Exchange, w *waitable, take func() (T, bool, bool)) iter.Seq[T] {
+	return seqOf(ctx, func(ctx context.Context) (T, error) { return next(ctx, ex, w, take) })
+}
+
+// seqOf adapts a blocking next to an iterator that ends at its first error.
+func seqOf[T any](ctx context.Context, next func(context.Context) (T, error)) iter.Seq[T] {
 	return func(yield func(T) bool) {
 		for {
-			v, err := next(ctx, ex, w, take)
+			v, err := next(ctx)
 			if err != nil || !yield(v) {
 				return
 			}
