@@ -222,10 +222,17 @@ func (l *link) shutdown() {
 	l.mu.Lock()
 	var closers []func() error
 	for _, o := range l.objects {
-		for _, c := range []interface{ Close() error }{o.observe, o.expose, o.feed, o.assigned} {
-			if c != nil && !isNilContract(c) {
-				closers = append(closers, c.Close)
-			}
+		if o.observe != nil {
+			closers = append(closers, o.observe.Close)
+		}
+		if o.assigned != nil {
+			closers = append(closers, o.assigned.Close)
+		}
+		if o.expose != nil {
+			closers = append(closers, o.expose.Close)
+		}
+		if o.feed != nil {
+			closers = append(closers, o.feed.Close)
 		}
 	}
 	l.mu.Unlock()
@@ -243,16 +250,6 @@ func (l *link) shutdown() {
 	if l.role == roleUpstream {
 		l.ex.detachUpstream()
 	}
-}
-
-func isNilContract(c interface{ Close() error }) bool {
-	switch v := c.(type) {
-	case *ObjectObserveContract:
-		return v == nil
-	case *ObjectExposeContract:
-		return v == nil
-	}
-	return false
 }
 
 // markDirty queues it for the writer. Called from hooks, without ex.mu.
@@ -1010,7 +1007,7 @@ func (o *linkObject) flush(l *link, w *frameWriter) error {
 		}
 	}
 	if expose != nil {
-		return l.flushSinks(w, o.desc, expose, func(s *ObjectStateSink, revoked bool) bool {
+		return l.flushSinks(w, expose, func(s *ObjectStateSink, revoked bool) bool {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			if o.sinks == nil {
@@ -1041,7 +1038,7 @@ func (o *linkObject) sinksSnapshot(l *link) []*ObjectStateSink {
 // flushSinks sends Assign for new sinks of c and Revoke for announced sinks
 // that were revoked. record(s) updates the link's table and reports whether
 // a message is due.
-func (l *link) flushSinks(w *frameWriter, _ ObjectDescriptor, c interface {
+func (l *link) flushSinks(w *frameWriter, c interface {
 	TryNext() (*ObjectStateSink, bool, error)
 }, record func(s *ObjectStateSink, revoked bool) bool, announced []*ObjectStateSink) error {
 	for {
@@ -1152,7 +1149,7 @@ func (ti *tagItem) flush(l *link, w *frameWriter) error {
 			announced = append(announced, s)
 		}
 		l.mu.Unlock()
-		return l.flushSinks(w, ObjectDescriptor{}, expose, func(s *ObjectStateSink, revoked bool) bool {
+		return l.flushSinks(w, expose, func(s *ObjectStateSink, revoked bool) bool {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			o := l.object(s.Descriptor())
