@@ -127,6 +127,20 @@ func hakuban_object_state_new_json(out *C.hakuban_object_state, version *C.hakub
 }
 
 // withState runs f on a live state with its mutex held.
+// stateField writes one field of a state to *out: the body of the accessors
+// that read only immutable fields (no lock needed).
+func stateField[T any](fn string, out *T, h C.hakuban_object_state, get func(s *stateObj) T) C.int32_t {
+	if out == nil {
+		return nullArg(fn, "out")
+	}
+	s, rc := lookup[stateObj](fn, uint64(h), kindObjectState)
+	if rc != rcOK {
+		return rc
+	}
+	*out = get(s)
+	return rcOK
+}
+
 func withState(fn string, h C.hakuban_object_state, f func(s *stateObj) C.int32_t) C.int32_t {
 	s, rc := lookup[stateObj](fn, uint64(h), kindObjectState)
 	if rc != rcOK {
@@ -182,16 +196,7 @@ func hakuban_object_state_version(out **C.hakuban_cint64, outLen *C.size_t, stat
 //export hakuban_object_state_format_count
 func hakuban_object_state_format_count(out *C.size_t, state C.hakuban_object_state) (rc C.int32_t) {
 	defer guard(&rc)
-	const fn = "hakuban_object_state_format_count"
-	if out == nil {
-		return nullArg(fn, "out")
-	}
-	s, rc := lookup[stateObj](fn, uint64(state), kindObjectState)
-	if rc != rcOK {
-		return rc
-	}
-	*out = C.size_t(len(s.st.Format))
-	return rcOK
+	return stateField("hakuban_object_state_format_count", out, state, func(s *stateObj) C.size_t { return C.size_t(len(s.st.Format)) })
 }
 
 //export hakuban_object_state_format
@@ -244,16 +249,7 @@ func hakuban_object_state_data(out **C.hakuban_cvoid, outLen *C.size_t, state C.
 //export hakuban_object_state_data_len
 func hakuban_object_state_data_len(out *C.size_t, state C.hakuban_object_state) (rc C.int32_t) {
 	defer guard(&rc)
-	const fn = "hakuban_object_state_data_len"
-	if out == nil {
-		return nullArg(fn, "out")
-	}
-	s, rc := lookup[stateObj](fn, uint64(state), kindObjectState)
-	if rc != rcOK {
-		return rc
-	}
-	*out = C.size_t(len(s.st.Data))
-	return rcOK
+	return stateField("hakuban_object_state_data_len", out, state, func(s *stateObj) C.size_t { return C.size_t(len(s.st.Data)) })
 }
 
 //export hakuban_object_state_data_copy
@@ -286,31 +282,13 @@ func hakuban_object_state_data_copy(out unsafe.Pointer, capacity C.size_t, outLe
 //export hakuban_object_state_synchronized
 func hakuban_object_state_synchronized(out *C.bool, state C.hakuban_object_state) (rc C.int32_t) {
 	defer guard(&rc)
-	const fn = "hakuban_object_state_synchronized"
-	if out == nil {
-		return nullArg(fn, "out")
-	}
-	s, rc := lookup[stateObj](fn, uint64(state), kindObjectState)
-	if rc != rcOK {
-		return rc
-	}
-	*out = C.bool(s.st.Synchronized)
-	return rcOK
+	return stateField("hakuban_object_state_synchronized", out, state, func(s *stateObj) C.bool { return C.bool(s.st.Synchronized) })
 }
 
 //export hakuban_object_state_unsynchronized_ms
 func hakuban_object_state_unsynchronized_ms(out *C.int64_t, state C.hakuban_object_state) (rc C.int32_t) {
 	defer guard(&rc)
-	const fn = "hakuban_object_state_unsynchronized_ms"
-	if out == nil {
-		return nullArg(fn, "out")
-	}
-	s, rc := lookup[stateObj](fn, uint64(state), kindObjectState)
-	if rc != rcOK {
-		return rc
-	}
-	*out = C.int64_t(s.st.SynchronizedAgo().Milliseconds())
-	return rcOK
+	return stateField("hakuban_object_state_unsynchronized_ms", out, state, func(s *stateObj) C.int64_t { return C.int64_t(s.st.SynchronizedAgo().Milliseconds()) })
 }
 
 //export hakuban_object_state_json
