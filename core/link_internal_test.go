@@ -83,7 +83,7 @@ var linkScenarios = []struct {
 	{"ObserveThroughRouter", linkObserveThroughRouter},
 	{"TagObserveAndFailover", linkTagObserveAndFailover},
 	{"BreakDesynchronizesObservers", linkBreakDesynchronizesObservers},
-	{"LeafExposerAndObserverStayLocal", linkLeafExposerAndObserverStayLocal},
+	{"LeafElectionGoesThroughUpstream", linkLeafElectionGoesThroughUpstream},
 	{"ThreeStackedRouters", linkThreeStackedRouters},
 	{"TwoLeavesDirectly", linkTwoLeavesDirectly},
 	{"CapacityWeightedAcrossExchanges", linkCapacityWeightedAcrossExchanges},
@@ -313,7 +313,7 @@ func linkBreakDesynchronizesObservers(t *testing.T, testLink linker) {
 	}
 }
 
-func linkLeafExposerAndObserverStayLocal(t *testing.T, testLink linker) {
+func linkLeafElectionGoesThroughUpstream(t *testing.T, testLink linker) {
 	// Within one leaf, with the upstream governing, the election still goes
 	// through the upstream and ends at the local exposer.
 	up := newTestExchange(t, "up")
