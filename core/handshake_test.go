@@ -152,11 +152,13 @@ func TestHandshakeClientTimeout(t *testing.T) {
 		t.Run(k.name, func(t *testing.T) {
 			a, b := k.pair(t, linkTiming{})
 			ctx := testCtx(t)
-			go func() { b.Read(ctx) }() // reads Hello, never answers
+			hello := make(chan struct{})
+			go func() { b.Read(ctx); close(hello) }() // reads Hello, never answers
 			_, err := clientHandshake(ctx, a, testHello("x"), 50*time.Millisecond)
 			if err == nil || !strings.Contains(err.Error(), "no Welcome within 50ms") {
 				t.Fatalf("got %v, want a handshake timeout", err)
 			}
+			<-hello // one reader at a time
 			_, err = b.Read(ctx)
 			var lc *linkClosedError
 			if !errors.As(err, &lc) || lc.Code != wire.CloseTimeout {

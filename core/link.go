@@ -294,9 +294,16 @@ func (l *link) readLoop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The reader reads until the transport closes (runLink closes it once
+	// the link ends), so its reads need no cancellation: without it the
+	// WebSocket transport reads in this goroutine, with no hand-off.
+	rctx := context.WithoutCancel(ctx)
 	for {
-		frame, err := l.t.Read(ctx)
+		frame, err := l.t.Read(rctx)
 		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		l.bytesIn.Add(uint64(len(frame)))

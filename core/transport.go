@@ -10,7 +10,10 @@ import (
 // for one link. The link calls Read from exactly one goroutine and Write
 // from exactly one other goroutine.
 type transport interface {
-	// Read returns the next frame. It fails once the transport is closed.
+	// Read returns the next frame, which stays valid until the next Read.
+	// It fails once the transport is closed. A ctx that cannot be
+	// cancelled lets a transport read in the calling goroutine; one that
+	// can may cost a goroutine per Read.
 	Read(ctx context.Context) ([]byte, error)
 	// Write sends one frame; the transport does not keep frame after
 	// returning.

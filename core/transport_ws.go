@@ -2,7 +2,6 @@ package core
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -27,11 +26,16 @@ import (
 // Three rules of coder/websocket shape it:
 //
 //   - Something must always read, or pings, pongs and close frames go
-//     unanswered. A pump goroutine reads every frame and hands it to Read.
+//     unanswered. The link's reader reads without pause (it never blocks
+//     on anything but the connection), and reads in its own goroutine: a
+//     frame handed from a pump goroutine to the reader would cost a
+//     goroutine wake-up per frame, which was a quarter of a hop's latency.
 //   - Cancelling the context of a read or write tears the connection down
 //     on the spot, so the close frame the link is about to send would be
-//     lost. The pump therefore reads without a deadline; Read honours its
-//     context by not waiting on the pump, and the connection stays usable.
+//     lost. The library therefore always reads without a deadline. A Read
+//     whose context can be cancelled (the handshake's) reads in a helper
+//     goroutine and returns on cancellation, leaving the frame to the
+//     next Read; the connection stays usable.
 //   - Close can block for up to 10 s (5 s to write the close frame, 5 s for
 //     the peer's answer), and CloseNow called while Close runs only waits
 //     for it. The adapter runs Close in its own goroutine with its own
@@ -44,9 +48,9 @@ const (
 	// peer's answer. A healthy peer answers within a round trip; a dead
 	// one is cut off when it runs out.
 	defaultCloseTimeout = 2 * time.Second
-	// pumpBufferKeep is the largest read buffer the pump keeps between
-	// frames; a larger one (after a big state) is dropped to save memory.
-	pumpBufferKeep = 64 << 10
+	// readBufferKeep is the largest read buffer kept between frames; a
+	// larger one (after a big state) is dropped to save memory.
+	readBufferKeep = 64 << 10
 	// deadCloseGrace is how long a transport that declared its link dead
 	// tries to send close 4007 before it cuts the connection.
 	deadCloseGrace = 100 * time.Millisecond
@@ -155,15 +159,20 @@ type linkStats struct {
 }
 
 // wsTransport is a transport over one WebSocket connection (SPEC §3.2).
-// Goroutines: the pump (reads frames) and, with pings enabled, the pinger;
-// Close and CloseNow wait for both.
+// Goroutines: with pings enabled, the pinger; while a cancelled Read's
+// frame is outstanding, its helper. Close and CloseNow wait for them.
 type wsTransport struct {
 	conn   *websocket.Conn
 	raw    net.Conn // the TCP connection under conn; closing it aborts everything
 	timing linkTiming
 
-	frames        chan wsFrame  // pump → Read, unbuffered: the pump holds at most one frame
-	life          chan struct{} // closed by kill: stops the pump and the pinger
+	// Read side, used by one goroutine at a time (the handshake, then the
+	// link's reader).
+	buf      []byte       // read buffer; a frame returned by Read lives in it
+	inflight chan wsFrame // result of a helper's read a cancelled Read left behind
+	readErr  error        // sticky: the error that ended reading
+
+	life          chan struct{} // closed by kill: stops the pinger
 	killOnce      sync.Once
 	closing       atomic.Bool // Close or CloseNow was called
 	closeOnce     sync.Once
@@ -173,14 +182,15 @@ type wsTransport struct {
 
 	readLimit atomic.Int64
 
-	mu    sync.Mutex
-	cause error // why the transport closed; the first cause wins
+	mu     sync.Mutex
+	cause  error // why the transport closed; the first cause wins
+	killed bool  // kill ran: no new goroutines
 
 	bytesIn, bytesOut   atomic.Uint64
 	framesIn, framesOut atomic.Uint64
 }
 
-// wsFrame is one result of the pump: a frame or the error that ended it.
+// wsFrame is one result of a read: a frame or the error that ended reading.
 type wsFrame struct {
 	data []byte
 	err  error
@@ -196,13 +206,11 @@ func newWSTransport(conn *websocket.Conn, raw net.Conn, timing linkTiming, readL
 		conn:      conn,
 		raw:       raw,
 		timing:    timing.withDefaults(),
-		frames:    make(chan wsFrame),
+		buf:       make([]byte, 0, 4096),
 		life:      make(chan struct{}),
 		closeDone: make(chan struct{}),
 	}
 	t.setReadLimit(readLimit)
-	t.wg.Add(1)
-	go t.pump()
 	if t.timing.pingInterval > 0 {
 		t.wg.Add(1)
 		go func() {
@@ -220,21 +228,53 @@ func (t *wsTransport) setReadLimit(n int) {
 	t.conn.SetReadLimit(int64(n))
 }
 
-// Read returns the next frame. Cancelling ctx makes Read return at once
-// without harming the connection: the pump keeps the frame for the next
-// Read. The frame belongs to the caller.
+// Read returns the next frame, valid until the next Read. When ctx cannot
+// be cancelled (ctx.Done() is nil, as for the link's reader, which reads
+// until the transport closes), Read reads in the calling goroutine.
+// Otherwise a helper goroutine reads and cancelling ctx makes Read return
+// at once without harming the connection: the frame goes to the next Read.
 func (t *wsTransport) Read(ctx context.Context) ([]byte, error) {
-	select {
-	case f := <-t.frames:
-		if f.err != nil {
-			return nil, f.err
+	if t.inflight == nil {
+		if t.readErr != nil {
+			return nil, t.readErr
 		}
-		return f.data, nil
+		if ctx.Done() == nil {
+			return t.result(t.readFrame())
+		}
+		ch := make(chan wsFrame, 1)
+		t.mu.Lock()
+		if t.killed {
+			t.mu.Unlock()
+			return nil, t.closedErr()
+		}
+		t.wg.Add(1) // before kill, so before any Wait
+		t.mu.Unlock()
+		t.inflight = ch
+		go func() {
+			defer t.wg.Done()
+			data, err := t.readFrame()
+			ch <- wsFrame{data: data, err: err}
+		}()
+	}
+	select {
+	case f := <-t.inflight:
+		t.inflight = nil
+		return t.result(f.data, f.err)
 	case <-t.life:
 		return nil, t.closedErr()
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// result records the error that ends reading, so that every later Read
+// returns it.
+func (t *wsTransport) result(data []byte, err error) ([]byte, error) {
+	if err != nil {
+		t.readErr = err
+		return nil, err
+	}
+	return data, nil
 }
 
 // Write sends frame as one binary message. A frame cannot be taken back
@@ -305,6 +345,9 @@ func (t *wsTransport) CloseNow() error {
 // call it.
 func (t *wsTransport) kill() {
 	t.killOnce.Do(func() {
+		t.mu.Lock()
+		t.killed = true
+		t.mu.Unlock()
 		close(t.life)
 		if t.raw != nil {
 			_ = t.raw.Close()
@@ -364,43 +407,33 @@ func (t *wsTransport) connError(err error) error {
 	return t.closedErr()
 }
 
-// pump reads frames until the connection fails and hands them to Read.
-func (t *wsTransport) pump() {
-	defer t.wg.Done()
-	buf := make([]byte, 0, 4096)
-	for {
-		data, err := t.readMessage(&buf)
-		switch {
-		case err == nil:
-			t.bytesIn.Add(uint64(len(data)))
-			t.framesIn.Add(1)
-		case errors.Is(err, errTextMessage):
-		case errors.Is(err, websocket.ErrMessageTooBig):
-			// The library already closed the connection with 1009.
-			t.setCause(&linkClosedError{Code: closeStatusMessageTooBig, Reason: "frame too big"})
-			err = fmt.Errorf("core: link: frame over the limit of %d bytes: %w", t.readLimit.Load(), wire.ErrTooLarge)
-		default:
-			err = t.connError(err)
-		}
-		select {
-		case t.frames <- wsFrame{data: data, err: err}:
-		case <-t.life:
-			return
-		}
-		if err != nil {
-			return
-		}
+// readFrame reads one frame into t.buf and counts it, turning the
+// library's errors into the transport's.
+func (t *wsTransport) readFrame() ([]byte, error) {
+	data, err := t.readMessage()
+	switch {
+	case err == nil:
+		t.bytesIn.Add(uint64(len(data)))
+		t.framesIn.Add(1)
+		return data, nil
+	case errors.Is(err, errTextMessage):
+		return nil, err
+	case errors.Is(err, websocket.ErrMessageTooBig):
+		// The library already closed the connection with 1009.
+		t.setCause(&linkClosedError{Code: closeStatusMessageTooBig, Reason: "frame too big"})
+		return nil, fmt.Errorf("core: link: frame over the limit of %d bytes: %w", t.readLimit.Load(), wire.ErrTooLarge)
 	}
+	return nil, t.connError(err)
 }
 
-// readMessage reads one message into *buf and returns a copy the caller
-// owns, so that the pump can read the next frame meanwhile.
-func (t *wsTransport) readMessage(buf *[]byte) ([]byte, error) {
+// readMessage reads one message into t.buf and returns it (valid until the
+// next read).
+func (t *wsTransport) readMessage() ([]byte, error) {
 	typ, r, err := t.conn.Reader(context.Background())
 	if err != nil {
 		return nil, err
 	}
-	b := (*buf)[:0]
+	b := t.buf[:0]
 	for {
 		if len(b) == cap(b) {
 			b = slices.Grow(b, cap(b))
@@ -414,15 +447,15 @@ func (t *wsTransport) readMessage(buf *[]byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if cap(b) <= pumpBufferKeep {
-		*buf = b
+	if cap(b) <= readBufferKeep {
+		t.buf = b
 	} else {
-		*buf = make([]byte, 0, 4096)
+		t.buf = make([]byte, 0, 4096)
 	}
 	if typ != websocket.MessageBinary {
 		return nil, errTextMessage
 	}
-	return bytes.Clone(b), nil
+	return b, nil
 }
 
 // stats returns the traffic counters.
