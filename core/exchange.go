@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,7 +42,12 @@ type Exchange struct {
 	handovers      []handover
 	rebalanceDirty bool
 	hooks          []func()
-	counters       Counters
+	// fanouts counts hook batches running with more than maxInlineHooks
+	// hooks: while one runs, links do not flush inline (link.markDirty),
+	// so that one goroutine does not write a state to many links in a
+	// row; their writer goroutines share the work.
+	fanouts  atomic.Int32
+	counters Counters
 	// up is the upstream link's view of the exchange, nil without one.
 	up *upstream
 	// links are the running network links.
@@ -154,10 +160,18 @@ func (ex *Exchange) unlock() {
 	hooks := ex.hooks
 	ex.hooks = nil
 	ex.mu.Unlock()
+	if len(hooks) > maxInlineHooks {
+		ex.fanouts.Add(1)
+		defer ex.fanouts.Add(-1)
+	}
 	for _, f := range hooks {
 		f()
 	}
 }
+
+// maxInlineHooks is the largest batch of hooks whose link hooks may write
+// inline (see Exchange.fanouts).
+const maxInlineHooks = 4
 
 // register adds a contract; called with mu held. It fails once the
 // exchange is closed.

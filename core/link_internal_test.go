@@ -680,3 +680,74 @@ func TestLinkFencedAndStaleWritesAreAnswered(t *testing.T) {
 		t.Fatalf("stale write applied: %q", cur.Data)
 	}
 }
+
+// TestLinkPeerThatStopsReadingNeverBlocksSend: a downstream observes an
+// object and then stops reading. The exposer's Send, which writes frames
+// itself while the connection takes them at once (link.flushInline),
+// never blocks on it; the link holds only the newest state, which the peer
+// gets once it reads again.
+func TestLinkPeerThatStopsReadingNeverBlocksSend(t *testing.T) {
+	for _, k := range transportKinds {
+		t.Run(k.name, func(t *testing.T) {
+			ex := newTestExchange(t, "leaf")
+			a, b := k.pair(t, linkTiming{})
+			done := make(chan error, 1)
+			go func() { done <- ex.runLink(context.Background(), a, roleDownstream, linkPeer{Name: "raw"}) }()
+			t.Cleanup(func() { a.CloseNow(); <-done })
+			ctx := testCtx(t)
+			observe := wire.Append(wire.Append(nil, &wire.DeclareObject{ID: 1, JSON: []byte(`"x"`)}), &wire.ObjectObserve{Object: 1})
+			if err := b.Write(ctx, observe); err != nil {
+				t.Fatal(err)
+			}
+			exp, err := ex.ExposeObject(MustObjectDescriptor("x"), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink := within(t, 5*time.Second, "assignment", func() *ObjectStateSink {
+				s, err := exp.Next(ctx)
+				if err != nil {
+					t.Error(err)
+				}
+				return s
+			})
+			// 40 MB: far more than socket buffers (or the pipe) hold.
+			const n, size = 10000, 4096
+			within(t, 10*time.Second, "10,000 Sends to a peer that does not read", func() error {
+				for i := 1; i <= n; i++ {
+					data := make([]byte, size)
+					data[0] = byte(i)
+					if err := sink.Send(ObjectState{Version: Version{int64(i)}, Data: data}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			// The peer reads again: it gets the last version; most of the
+			// others were replaced on the link before they went out.
+			states := 0
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			for {
+				frame, err := b.Read(rctx)
+				if err != nil {
+					t.Fatalf("reading after %d states: %v", states, err)
+				}
+				msgs, err := wire.Decode(frame, wire.DefaultLimits())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range msgs {
+					if s, ok := m.(*wire.State); ok {
+						states++
+						if s.Version[0] == n {
+							if states >= n {
+								t.Errorf("all %d states went out: nothing was replaced while the peer did not read", states)
+							}
+							return
+						}
+					}
+				}
+			}
+		})
+	}
+}

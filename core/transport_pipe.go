@@ -138,6 +138,12 @@ func (e *pipeEnd) Write(ctx context.Context, frame []byte) error {
 	}
 }
 
+// writable reports whether Write would not block: the peer's buffer has
+// room. Only the link's current flusher writes, so room stays room.
+func (e *pipeEnd) writable(int) bool {
+	return len(e.peer.in) < cap(e.peer.in)
+}
+
 // Close closes both ends; the peer's Read reports code and reason after
 // the frames already written.
 func (e *pipeEnd) Close(code wire.CloseCode, reason string) error {

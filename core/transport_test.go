@@ -499,3 +499,32 @@ func TestLinkOverTransports(t *testing.T) {
 		})
 	}
 }
+
+// TestTransportWritableNeverBlocks: while writable says yes, Write returns
+// at once even to a peer that never reads, and writable says no before
+// the buffers are full. This is what lets a goroutine other than the
+// link's writer write (link.flushInline) without a slow peer blocking it.
+func TestTransportWritableNeverBlocks(t *testing.T) {
+	for _, k := range transportKinds {
+		t.Run(k.name, func(t *testing.T) {
+			a := k.silent(t, linkTiming{})
+			wt, ok := a.(interface{ writable(int) bool })
+			if !ok {
+				t.Fatalf("%T has no writable", a)
+			}
+			ctx := testCtx(t)
+			frame := make([]byte, 1000)
+			sent := 0
+			for wt.writable(len(frame)) {
+				if sent > 64<<20 {
+					t.Fatal("writable still true after 64 MiB to a peer that does not read")
+				}
+				within(t, time.Second, "Write while writable", func() error { return a.Write(ctx, frame) })
+				sent += len(frame)
+			}
+			if sent == 0 {
+				t.Error("writable was false before anything was written")
+			}
+		})
+	}
+}

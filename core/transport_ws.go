@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -182,6 +183,10 @@ type wsTransport struct {
 
 	readLimit atomic.Int64
 
+	// sc is the TCP socket under the connection, for writable; nil when
+	// there is none (the kernel cannot be asked).
+	sc syscall.RawConn
+
 	mu     sync.Mutex
 	cause  error // why the transport closed; the first cause wins
 	killed bool  // kill ran: no new goroutines
@@ -211,6 +216,9 @@ func newWSTransport(conn *websocket.Conn, raw net.Conn, timing linkTiming, readL
 		closeDone: make(chan struct{}),
 	}
 	t.setReadLimit(readLimit)
+	if c, ok := raw.(syscall.Conn); ok {
+		t.sc, _ = c.SyscallConn()
+	}
 	if t.timing.pingInterval > 0 {
 		t.wg.Add(1)
 		go func() {
@@ -295,6 +303,27 @@ func (t *wsTransport) Write(ctx context.Context, frame []byte) error {
 	t.framesOut.Add(1)
 	return nil
 }
+
+// writable reports whether a frame of n bytes would go into the socket's
+// send buffer at once, so that Write would not wait for the peer: the
+// bytes queued in the kernel (SIOCOUTQ: not yet acknowledged) plus the
+// frame, its WebSocket header and the kernel's per-segment overhead
+// (counted as the frame's size again) fit in half the send buffer.
+// Writing only when this holds lets a goroutine other than the link's
+// writer write without risking to block on a slow peer.
+func (t *wsTransport) writable(n int) bool {
+	if t.sc == nil || t.closing.Load() {
+		return false
+	}
+	var queued, sndbuf int
+	ok := false
+	err := t.sc.Control(func(fd uintptr) { queued, sndbuf, ok = socketQueue(fd) })
+	return err == nil && ok && queued+2*n+wsMaxHeader <= sndbuf/2
+}
+
+// wsMaxHeader is the largest WebSocket frame header (client frames carry
+// a mask).
+const wsMaxHeader = 14
 
 // Close sends a close frame with code and reason and waits for the peer's
 // answer, at most the close timeout; then it closes at once. It waits for

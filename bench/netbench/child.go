@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"sync"
@@ -81,9 +82,15 @@ func fail(err error) {
 	quit(1)
 }
 
+// traceOn: an execution trace is being written (NETBENCH_TRACE_DIR).
+var traceOn bool
+
 // quit stops the profile and exits.
 func quit(code int) {
 	quitOnce.Do(func() {
+		if traceOn {
+			trace.Stop()
+		}
 		if profOn {
 			pprof.StopCPUProfile()
 			// Mutex contention (where holders delayed others) and blocking
@@ -128,6 +135,19 @@ func childMain(role string) {
 	}
 	if a.Timeout <= 0 {
 		a.Timeout = 30 * time.Second
+	}
+	if dir := os.Getenv("NETBENCH_TRACE_DIR"); dir != "" {
+		// An execution trace per process (go tool trace): where
+		// goroutines waited to run, which a CPU profile does not show.
+		f, err := os.Create(fmt.Sprintf("%s/%s-%d.trace", dir, role, os.Getpid()))
+		if err == nil {
+			err = trace.Start(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		traceOn = true
 	}
 	if a.CPUProfile != "" {
 		f, err := os.Create(a.CPUProfile)
