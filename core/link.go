@@ -685,6 +685,7 @@ func (l *link) admit(kind wire.ContractKind, ref uint32, allowed bool, verb, wha
 	if name := l.peer.Perms.Name(); name != "" {
 		who = fmt.Sprintf("%q", name)
 	}
+	l.ex.log.Debug("hakuban: contract refused", "peer", l.peer.Name, "permissions", l.peer.Perms.Name(), "contract", kind, "on", what)
 	l.refuse(wire.Error{Contract: kind, Ref: ref, Code: wire.ErrorPermissionDenied,
 		Text: fmt.Sprintf("permission denied: %s may not %s %s", who, verb, what)})
 	return false
