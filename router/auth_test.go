@@ -105,6 +105,8 @@ func TestParseAuthErrors(t *testing.T) {
 	}
 }
 
+// connectWithToken links ex to urls with quick retries and pings, sending
+// token ("" for none).
 func connectWithToken(t *testing.T, ex *core.Exchange, token string, urls ...string) *core.Connector {
 	t.Helper()
 	o := core.DefaultConnectorOptions()
