@@ -246,8 +246,8 @@ func (o *objObserveObj) take(st *core.ObjectState) C.int32_t {
 		*st, ok, err = o.c.TryNext()
 	}
 	switch {
-	case err != nil: // ErrClosed
-		return rcEnd
+	case err != nil:
+		return streamError(err)
 	case !ok:
 		return rcEmpty
 	}
@@ -518,7 +518,7 @@ func hakuban_tag_observe_contract_try_next(out *C.hakuban_object_event, contract
 	}
 	switch {
 	case err != nil:
-		rc = rcEnd
+		rc = streamError(err)
 	case !ok:
 		rc = rcEmpty
 	}

@@ -6,6 +6,7 @@ package main
 import "C"
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,7 +184,7 @@ func (w *waker) shutdown() {
 
 // tryNext runs a core TryNext unless the waker knows nothing is pending;
 // when it finds nothing it clears the waker and tries once more (see
-// waker). The result is OK, EMPTY or END.
+// waker). The result is OK, EMPTY, END or an error (see streamError).
 func tryNext[T any](w *waker, try func() (T, bool, error)) (T, C.int32_t) {
 	var v T
 	if w.quiet() {
@@ -197,13 +198,24 @@ func tryNext[T any](w *waker, try func() (T, bool, error)) (T, C.int32_t) {
 	switch {
 	case ok:
 		return v, rcOK
-	case err != nil: // TryNext fails only with ErrClosed
-		return v, rcEnd
+	case err != nil:
+		return v, streamError(err)
 	}
 	return v, rcEmpty
 }
 
-// nextTimeout is the blocking receive: OK, TIMEOUT or END.
+// streamError is the result of a stream's receive that failed with err:
+// END once it is closed, or the error (ERR_REFUSED, once, when the network
+// refused the contract; it stays open) with its message.
+func streamError(err error) C.int32_t {
+	if errors.Is(err, core.ErrClosed) {
+		return rcEnd
+	}
+	return setError(core.ErrorCode(err), err.Error())
+}
+
+// nextTimeout is the blocking receive: OK, TIMEOUT, END or an error (see
+// streamError).
 func nextTimeout[T any](w *waker, try func() (T, bool, error), next func(time.Duration) (T, error), ms int64) (T, C.int32_t) {
 	if ms == 0 {
 		v, rc := tryNext(w, try)
@@ -224,7 +236,7 @@ func nextTimeout[T any](w *waker, try func() (T, bool, error), next func(time.Du
 		}
 		return v, rcTimeout
 	}
-	return v, rcEnd
+	return v, streamError(err)
 }
 
 // msDuration converts a C timeout: negative waits forever (-1 for the core),

@@ -46,6 +46,14 @@
 // loops, and SetNotify for a hook run when something becomes pending — the
 // base for the C API's pollable file descriptor.
 //
+// # Permissions
+//
+// A Listener can give each downstream link Permissions from its token
+// (ListenerOptions.Authorize): which objects and tags its subtree may
+// observe and expose. A contract outside them is refused by the upstream;
+// the contract that asked then reports StatusRefused, and its Next returns
+// an error wrapping ErrRefused once (it stays open until closed).
+//
 // # Ownership
 //
 // A state passed to Send belongs to the exchange; states handed to

@@ -72,6 +72,9 @@ type Counters struct {
 	States      uint64 `json:"states"`
 	StaleWrites uint64 `json:"stale_writes"`
 	Revoked     uint64 `json:"revoked_writes"`
+	// RefusedContracts: declarations of downstream links refused because
+	// the link's permissions do not allow them (SPEC §3.3).
+	RefusedContracts uint64 `json:"refused_contracts"`
 	// BytesSaved: state bytes links did not send thanks to compression
 	// and deltas.
 	BytesSaved     uint64 `json:"bytes_saved"`

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"iter"
 	"time"
+
+	"github.com/hakuban/hakuban/core/internal/wire"
 )
 
 // exposeStream is what both kinds of expose contract share: a candidate in
@@ -44,7 +46,10 @@ func (s *exposeStream) take() (*ObjectStateSink, bool, bool) {
 
 // Next waits for a new assignment: the returned sink lets the caller write
 // the object until the sink is revoked (see ObjectStateSink.Done). It returns
-// ErrClosed once the contract is closed, or ctx.Err().
+// ErrClosed once the contract is closed, or ctx.Err(). When the network
+// refuses the contract (permissions, SPEC §3.3), Next returns an error
+// wrapping ErrRefused once; the contract stays open (Status says
+// StatusRefused) until closed.
 func (s *exposeStream) Next(ctx context.Context) (*ObjectStateSink, error) {
 	return next(ctx, s.ex, &s.w, s.take)
 }
@@ -100,6 +105,8 @@ func (s *exposeStream) statusLocked() Status {
 	switch {
 	case s.w.closed:
 		return StatusClosed
+	case s.w.refused.Load() != nil:
+		return StatusRefused
 	case s.load > 0:
 		return StatusActive
 	}
@@ -157,6 +164,7 @@ func (ex *Exchange) exposeObject(d ObjectDescriptor, capacity int, from origin) 
 	c.exposeStream = exposeStream{exposerBase: exposerBase{id: id, capacity: int64(capacity), origin: from}, ex: ex}
 	o := ex.objectFor(d)
 	c.obj = o
+	ex.inheritRefusal(declKey{kind: wire.ContractObjectExpose, obj: d.Key()}, from, &c.w)
 	o.exposers = append(o.exposers, c)
 	ex.addCandidate(c)
 	ex.refresh(o)
@@ -167,7 +175,8 @@ func (ex *Exchange) exposeObject(d ObjectDescriptor, capacity int, from origin) 
 func (c *ObjectExposeContract) Descriptor() ObjectDescriptor { return c.obj.desc }
 
 // Status: Active while elected, Standby while the object is observed but
-// another exposer is elected, NoObservers otherwise.
+// another exposer is elected, NoObservers otherwise; Refused while the
+// network refuses the contract.
 func (c *ObjectExposeContract) Status() Status {
 	c.ex.mu.Lock()
 	defer c.ex.mu.Unlock()
@@ -233,6 +242,7 @@ func (ex *Exchange) exposeTag(t TagDescriptor, capacity int, from origin) (*TagE
 	}
 	c.exposeStream = exposeStream{exposerBase: exposerBase{id: id, capacity: int64(capacity), origin: from}, ex: ex}
 	e := ex.tagFor(t)
+	ex.inheritRefusal(declKey{kind: wire.ContractTagExpose, tag: t}, from, &c.w)
 	e.exposers = append(e.exposers, c)
 	ex.addCandidate(c)
 	ex.declareTag(t)

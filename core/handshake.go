@@ -93,11 +93,11 @@ func clientHandshake(ctx context.Context, t transport, hello *wire.Hello, timeou
 }
 
 // serverHandshake waits for the downstream's Hello (at most timeout),
-// checks its version and, when authenticate is not nil, its token, and
-// answers with welcome (its version fields are filled in here). A refusal
+// checks its version and, when authorize is not nil, its token (which
+// gives the link its permissions), and answers with welcome (its version fields are filled in here). A refusal
 // closes t with the matching close code and a reason the downstream's user
 // will read; the returned error says the same for the server's logs.
-func serverHandshake(ctx context.Context, t transport, welcome wire.Welcome, authenticate func(token []byte) error, timeout time.Duration) (linkPeer, error) {
+func serverHandshake(ctx context.Context, t transport, welcome wire.Welcome, authorize func(token []byte) (*Permissions, error), timeout time.Duration) (linkPeer, error) {
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	frame, err := t.Read(hctx)
@@ -130,8 +130,9 @@ func serverHandshake(ctx context.Context, t transport, welcome wire.Welcome, aut
 	if err != nil {
 		return refuse(wire.CloseUnsupportedVersion, fmt.Sprintf("unsupported protocol version %d.%d, server speaks %s", h.Major, h.Minor, wire.ProtocolVersion), err)
 	}
-	if authenticate != nil {
-		if err := authenticate(h.Token); err != nil {
+	var perms *Permissions
+	if authorize != nil {
+		if perms, err = authorize(h.Token); err != nil {
 			return refuse(wire.CloseAuthRefused, "auth refused: "+err.Error(), err)
 		}
 	}
@@ -145,5 +146,5 @@ func serverHandshake(ctx context.Context, t transport, welcome wire.Welcome, aut
 		_ = t.CloseNow()
 		return linkPeer{}, fmt.Errorf("core: handshake: %w", err)
 	}
-	return linkPeer{Name: h.Name, Features: h.Features, Limits: h.Limits.WithDefaults(), Local: welcome.Limits.WithDefaults(), Minor: minor}, nil
+	return linkPeer{Name: h.Name, Features: h.Features, Limits: h.Limits.WithDefaults(), Local: welcome.Limits.WithDefaults(), Minor: minor, Perms: perms}, nil
 }

@@ -24,7 +24,7 @@ type handshakeResult struct {
 }
 
 // runHandshake runs both sides of a handshake over a fresh transport pair.
-func runHandshake(t *testing.T, pair func(*testing.T, linkTiming) (transport, transport), hello *wire.Hello, auth func([]byte) error) (client, server handshakeResult) {
+func runHandshake(t *testing.T, pair func(*testing.T, linkTiming) (transport, transport), hello *wire.Hello, auth func([]byte) (*Permissions, error)) (client, server handshakeResult) {
 	t.Helper()
 	a, b := pair(t, linkTiming{})
 	ctx := testCtx(t)
@@ -42,7 +42,7 @@ func TestHandshakeSuccess(t *testing.T) {
 	for _, k := range transportKinds {
 		t.Run(k.name, func(t *testing.T) {
 			var gotToken string
-			c, s := runHandshake(t, k.pair, testHello("leaf"), func(tok []byte) error { gotToken = string(tok); return nil })
+			c, s := runHandshake(t, k.pair, testHello("leaf"), func(tok []byte) (*Permissions, error) { gotToken = string(tok); return nil, nil })
 			if c.err != nil || s.err != nil {
 				t.Fatalf("client: %v, server: %v", c.err, s.err)
 			}
@@ -84,7 +84,7 @@ func TestHandshakeUnsupportedVersion(t *testing.T) {
 func TestHandshakeAuthRefused(t *testing.T) {
 	for _, k := range transportKinds {
 		t.Run(k.name, func(t *testing.T) {
-			c, s := runHandshake(t, k.pair, testHello("intruder"), func([]byte) error { return errors.New("unknown token") })
+			c, s := runHandshake(t, k.pair, testHello("intruder"), func([]byte) (*Permissions, error) { return nil, errors.New("unknown token") })
 			want := "core: upstream refused: auth refused: unknown token (close 4002)"
 			if c.err == nil || c.err.Error() != want {
 				t.Fatalf("client error %q, want %q", c.err, want)

@@ -24,6 +24,9 @@ type linkPeer struct {
 	Limits wire.Limits
 	Local  wire.Limits
 	Minor  uint32
+	// Perms are what the peer's subtree may do (downstream role; from
+	// the token in its Hello); nil allows everything.
+	Perms *Permissions
 }
 
 // link runs the protocol of one established connection (PROTOCOL.md) for
@@ -79,6 +82,10 @@ type link struct {
 	// Upstream role: the declarations last sent (writer only).
 	sentObj map[string]objectDecl
 	sentTag map[TagDescriptor]tagDecl
+	// Upstream role: what our ids in sent declarations name, for the
+	// upstream's Error replies (written by the writer, read by the
+	// reader; guarded by mu).
+	declRefs map[uint32]declKey
 
 	bytesIn, bytesOut   atomic.Uint64
 	framesIn, framesOut atomic.Uint64
@@ -116,6 +123,9 @@ type linkObject struct {
 	peerData []byte
 	liveSent bool // downstream role: ObjectLive sent
 	queued   bool // in l.dirty
+	// ref is the peer's id of the object in its last ObjectObserve or
+	// ObjectExpose (downstream role), for Errors about them.
+	ref uint32
 }
 
 // tagItem is a tag contract made for the peer (downstream role).
@@ -125,6 +135,7 @@ type tagItem struct {
 	expose  *TagExposeContract
 	sinks   map[*ObjectStateSink]bool // assignments announced to the peer
 	queued  bool
+	ref     uint32 // the peer's id of the tag in its last TagObserve or TagExpose
 }
 
 // declItem marks the upstream declarations dirty.
@@ -444,16 +455,27 @@ func (l *link) tagRef(id uint32) (TagDescriptor, error) {
 
 func (l *link) handleContract(m wire.Message) error {
 	switch m := m.(type) {
-	// Downstream → upstream: declarations of the peer's subtree.
+	// Downstream → upstream: declarations of the peer's subtree, each
+	// checked against the link's permissions first.
 	case *wire.ObjectObserve:
+		if ok, err := l.admitObject(wire.ContractObjectObserve, m.Object); !ok {
+			return err
+		}
 		return openField(l, m.Object, func(o *linkObject) **ObjectObserveContract { return &o.observe },
 			func(d ObjectDescriptor) (*ObjectObserveContract, error) {
-				return l.ex.observeObject(d, originDownstream)
+				c, err := l.ex.observeObject(d, originDownstream)
+				if err == nil {
+					l.passOnRefusal(wire.ContractObjectObserve, m.Object, &c.w)
+				}
+				return c, err
 			},
 			func(o *linkObject) func() { return func() { l.markDirty(o) } })
 	case *wire.ObjectUnobserve:
 		return closeField(l, m.Object, func(o *linkObject) **ObjectObserveContract { return &o.observe })
 	case *wire.ObjectExpose:
+		if ok, err := l.admitObject(wire.ContractObjectExpose, m.Object); !ok {
+			return err
+		}
 		d, err := l.objectRef(m.Object)
 		if err != nil {
 			return err
@@ -469,6 +491,7 @@ func (l *link) handleContract(m wire.Message) error {
 		if err != nil {
 			return err
 		}
+		l.passOnRefusal(wire.ContractObjectExpose, m.Object, &c.w)
 		l.mu.Lock()
 		o.expose = c
 		l.mu.Unlock()
@@ -485,6 +508,9 @@ func (l *link) handleContract(m wire.Message) error {
 		if err != nil {
 			return err
 		}
+		if !l.peer.Perms.MayObserveObject(d) && !l.peer.Perms.MayExposeObject(d) {
+			return nil // advisory; nothing of d is ever sent to this peer
+		}
 		// If we hold the same version, we know the peer's data too.
 		var data []byte
 		if cur, ok := l.currentState(d); ok && cur.Version.Compare(Version(m.Version)) == 0 {
@@ -495,11 +521,18 @@ func (l *link) handleContract(m wire.Message) error {
 		o.peerVersion, o.peerSync, o.peerData = m.Version, false, data
 		l.mu.Unlock()
 	case *wire.State:
+		if ok, err := l.admitWrite(m.Object); !ok {
+			return err
+		}
 		return l.receiveState(m)
 	case *wire.Sync:
+		if ok, err := l.admitWrite(m.Object); !ok {
+			return err
+		}
 		return l.receiveSync(m)
 	// Upstream → downstream: feeds and assignments.
 	case *wire.ObjectLive:
+		l.liftRefusal(wire.ContractObjectObserve, m.Object)
 		return openField(l, m.Object, func(o *linkObject) **ObjectExposeContract { return &o.feed },
 			func(d ObjectDescriptor) (*ObjectExposeContract, error) {
 				return l.ex.exposeObject(d, 1, originUpstream)
@@ -515,6 +548,7 @@ func (l *link) handleContract(m wire.Message) error {
 		if err != nil {
 			return err
 		}
+		l.liftRefusal(wire.ContractObjectExpose, m.Object)
 		c, err := l.ex.observeObject(d, originUpstream)
 		if err != nil {
 			return err
@@ -551,7 +585,7 @@ func (l *link) handleContract(m wire.Message) error {
 			c.Close()
 		}
 	case *wire.Error:
-		l.ex.log.Warn("hakuban: peer refused a declaration", "peer", l.peer.Name, "code", m.Code, "text", m.Text)
+		l.receiveError(m)
 	default:
 		return protocolError("unexpected %v", m.Type())
 	}
@@ -628,22 +662,43 @@ func (l *link) handleTag(m wire.Message) error {
 		return err
 	}
 	ti := l.tagItem(t)
+	// The reader is the only writer of ti's contract fields; it sets them
+	// under mu because the writer and forwardRefusal read them.
+	set := func(field **TagObserveContract, c *TagObserveContract) {
+		l.mu.Lock()
+		*field = c
+		l.mu.Unlock()
+	}
+	setExpose := func(c *TagExposeContract) {
+		l.mu.Lock()
+		ti.expose = c
+		l.mu.Unlock()
+	}
 	switch m := m.(type) {
 	case *wire.TagObserve:
+		if !l.admit(wire.ContractTagObserve, id, l.peer.Perms.MayObserveTag(t), "observe tag", t.String()) {
+			return nil
+		}
+		l.setTagRef(ti, id)
 		if ti.observe == nil {
 			c, err := l.ex.observeTag(t, originDownstream)
 			if err != nil {
 				return err
 			}
-			ti.observe = c
+			set(&ti.observe, c)
 			c.SetNotify(func() { l.markDirty(ti) })
+			l.passOnRefusal(wire.ContractTagObserve, id, &c.w)
 		}
 	case *wire.TagUnobserve:
 		if c := ti.observe; c != nil {
-			ti.observe = nil
+			set(&ti.observe, nil)
 			c.Close()
 		}
 	case *wire.TagExpose:
+		if !l.admit(wire.ContractTagExpose, id, l.peer.Perms.MayExposeTag(t), "expose tag", t.String()) {
+			return nil
+		}
+		l.setTagRef(ti, id)
 		if ti.expose != nil && ti.expose.Capacity() == int(m.Capacity) {
 			return nil
 		}
@@ -652,18 +707,175 @@ func (l *link) handleTag(m wire.Message) error {
 			return err
 		}
 		old := ti.expose
-		ti.expose = c
+		setExpose(c)
 		c.SetNotify(func() { l.markDirty(ti) })
+		l.passOnRefusal(wire.ContractTagExpose, id, &c.w)
 		if old != nil {
 			old.Close()
 		}
 	case *wire.TagUnexpose:
 		if c := ti.expose; c != nil {
-			ti.expose = nil
+			setExpose(nil)
 			c.Close()
 		}
 	}
 	return nil
+}
+
+// ---- permissions and refusals (SPEC §3.3, PROTOCOL.md §10.5) ----
+
+// admit checks one declaration of the peer (kind on its id ref) against the
+// link's permissions (allowed). A refused one makes no contract: the peer
+// hears why in an Error, the exchange counts it, and the link stays up.
+// verb and what describe the declaration for the peer's user.
+func (l *link) admit(kind wire.ContractKind, ref uint32, allowed bool, verb, what string) bool {
+	if allowed {
+		return true
+	}
+	l.ex.mu.Lock()
+	l.ex.counters.RefusedContracts++
+	l.ex.mu.Unlock()
+	who := "this client"
+	if name := l.peer.Perms.Name(); name != "" {
+		who = fmt.Sprintf("%q", name)
+	}
+	l.ex.log.Debug("hakuban: contract refused", "peer", l.peer.Name, "permissions", l.peer.Perms.Name(), "contract", kind, "on", what)
+	l.refuse(wire.Error{Contract: kind, Ref: ref, Code: wire.ErrorPermissionDenied,
+		Text: fmt.Sprintf("permission denied: %s may not %s %s", who, verb, what)})
+	return false
+}
+
+// admitObject is admit for an object declaration; it also records the
+// peer's id of the object for Errors passed on later. ok is false when the
+// declaration must not make a contract (err says whether the link breaks).
+func (l *link) admitObject(kind wire.ContractKind, id uint32) (ok bool, err error) {
+	d, err := l.objectRef(id)
+	if err != nil {
+		return false, err
+	}
+	allowed, verb := l.peer.Perms.MayObserveObject(d), "observe object"
+	if kind == wire.ContractObjectExpose {
+		allowed, verb = l.peer.Perms.MayExposeObject(d), "expose object"
+	}
+	if !l.admit(kind, id, allowed, verb, d.String()) {
+		return false, nil
+	}
+	l.mu.Lock()
+	l.object(d).ref = id
+	l.mu.Unlock()
+	return true, nil
+}
+
+// admitWrite refuses a State or Sync for an object the peer may not expose
+// before anything of it is decoded (a delta against our state would
+// otherwise tell the peer whether it guessed that state). Without
+// permissions every write goes on to fencing.
+func (l *link) admitWrite(id uint32) (ok bool, err error) {
+	if l.peer.Perms == nil {
+		return true, nil
+	}
+	d, err := l.objectRef(id)
+	if err != nil {
+		return false, err
+	}
+	if !l.peer.Perms.MayExposeObject(d) {
+		l.refuse(wire.Error{Contract: wire.ContractObjectExpose, Ref: id, Code: wire.ErrorPermissionDenied,
+			Text: fmt.Sprintf("permission denied: write to %v, which this client may not expose", d)})
+		return false, nil
+	}
+	return true, nil
+}
+
+func (l *link) setTagRef(ti *tagItem, id uint32) {
+	l.mu.Lock()
+	ti.ref = id
+	l.mu.Unlock()
+}
+
+// passOnRefusal tells the peer at once when a contract just made for it
+// (kind, the peer's id ref) joined a declaration our upstream refused.
+func (l *link) passOnRefusal(kind wire.ContractKind, ref uint32, w *waitable) {
+	if r := w.refused.Load(); r != nil {
+		l.refuse(wire.Error{Contract: kind, Ref: ref, Code: r.code, Text: r.text})
+	}
+}
+
+// forwardRefusal passes the upstream's refusal of key on to the peer, for
+// the contracts this link made for it among refused (downstream role).
+func (l *link) forwardRefusal(key declKey, refused map[*waitable]*refusal) {
+	var r *refusal
+	var ref uint32
+	l.mu.Lock()
+	switch key.kind {
+	case wire.ContractObjectObserve, wire.ContractObjectExpose:
+		if o := l.objects[key.obj]; o != nil {
+			ref = o.ref
+			if key.kind == wire.ContractObjectObserve && o.observe != nil {
+				r = refused[&o.observe.w]
+			} else if key.kind == wire.ContractObjectExpose && o.expose != nil {
+				r = refused[&o.expose.w]
+			}
+		}
+	case wire.ContractTagObserve, wire.ContractTagExpose:
+		if ti := l.tags[key.tag]; ti != nil {
+			ref = ti.ref
+			if key.kind == wire.ContractTagObserve && ti.observe != nil {
+				r = refused[&ti.observe.w]
+			} else if key.kind == wire.ContractTagExpose && ti.expose != nil {
+				r = refused[&ti.expose.w]
+			}
+		}
+	}
+	l.mu.Unlock()
+	if r != nil {
+		l.refuse(wire.Error{Contract: key.kind, Ref: ref, Code: r.code, Text: r.text})
+	}
+}
+
+// liftRefusal: the upstream feeds (ObjectLive) or assigns (Assign) the
+// object with id, so it accepts our declaration of kind on it now (after a
+// refusal further up that a reconnect there lifted). Upstream role.
+func (l *link) liftRefusal(kind wire.ContractKind, id uint32) {
+	if d, ok := l.inObj[id]; ok {
+		l.ex.liftRefusal(declKey{kind: kind, obj: d.Key()})
+	}
+}
+
+// noteDeclared records what our id names in a declaration sent upstream.
+// Called by the writer.
+func (l *link) noteDeclared(id uint32, key declKey) {
+	l.mu.Lock()
+	if l.declRefs == nil {
+		l.declRefs = map[uint32]declKey{}
+	}
+	l.declRefs[id] = key
+	l.mu.Unlock()
+}
+
+// receiveError handles the peer's Error. From the upstream, a refusal of
+// one of our declarations marks the contracts behind it refused (see
+// refusal.go); anything else is only logged.
+func (l *link) receiveError(m *wire.Error) {
+	l.mu.Lock()
+	key, known := l.declRefs[m.Ref]
+	l.mu.Unlock()
+	isTag := m.Contract == wire.ContractTagObserve || m.Contract == wire.ContractTagExpose
+	if l.role != roleUpstream || m.Contract == wire.ContractNone || !refusesDeclaration(m.Code) ||
+		!known || isTag != !key.tag.IsZero() {
+		l.ex.log.Warn("hakuban: peer refused a declaration", "peer", l.peer.Name, "contract", m.Contract, "code", m.Code, "text", m.Text)
+		return
+	}
+	key.kind = m.Contract
+	what := key.obj
+	if isTag {
+		what = key.tag.String()
+	}
+	l.ex.log.Warn("hakuban: upstream refused a contract", "peer", l.peer.Name, "contract", m.Contract, "on", what, "code", m.Code, "text", m.Text)
+	err := &messageError{
+		msg:  fmt.Sprintf("core: %v contract refused by upstream %q: %s", m.Contract, l.peer.Name, m.Text),
+		errs: []error{ErrRefused},
+	}
+	l.ex.refuseDeclaration(key, m.Code, m.Text, err)
 }
 
 // tagItem returns the link's record for tag t, creating it.
@@ -1299,6 +1511,7 @@ func (declItem) flush(l *link, w *frameWriter) error {
 		if err != nil {
 			return err
 		}
+		l.noteDeclared(id, declKey{tag: t.tag})
 		err = w.declChange(prev.observe, t.observe, prev.expose, t.expose, declMessages{
 			observe: &wire.TagObserve{Tag: id}, unobserve: &wire.TagUnobserve{Tag: id}, unexpose: &wire.TagUnexpose{Tag: id},
 			expose: func(c uint32) wire.Message { return &wire.TagExpose{Tag: id, Capacity: c} },
@@ -1321,6 +1534,7 @@ func (declItem) flush(l *link, w *frameWriter) error {
 		if err != nil {
 			return err
 		}
+		l.noteDeclared(id, declKey{obj: key})
 		if !known && d.version != nil {
 			// Re-declaration after a reconnect: the upstream sends only what changed.
 			if err := w.add(&wire.Have{Object: id, Version: d.version}); err != nil {

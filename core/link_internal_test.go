@@ -116,12 +116,17 @@ func testLinkFeatures(t testing.TB, up, down *Exchange, features wire.Features) 
 
 // runLinkPair runs a link over the transports a (up's end) and b (down's).
 func runLinkPair(t testing.TB, a, b transport, up, down *Exchange, features wire.Features) (breakLink func()) {
+	return runLinkPairAs(t, a, b, up, down, features, nil)
+}
+
+// runLinkPairAs is runLinkPair where up gives the link permissions perms.
+func runLinkPairAs(t testing.TB, a, b transport, up, down *Exchange, features wire.Features, perms *Permissions) (breakLink func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		up.runLink(ctx, a, roleDownstream, linkPeer{Name: down.cfg.Name, Features: features})
+		up.runLink(ctx, a, roleDownstream, linkPeer{Name: down.cfg.Name, Features: features, Perms: perms})
 	}()
 	go func() {
 		defer wg.Done()

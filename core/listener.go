@@ -37,6 +37,13 @@ type ListenerOptions struct {
 	// error's text as the reason the downstream's user reads. It runs on
 	// the link's goroutine, concurrently for different links.
 	Authenticate func(token []byte) error
+	// Authorize, when set, runs after Authenticate (if any) and returns
+	// the permissions of the link the token opens: the contracts its
+	// subtree may make (nil allows everything). An error refuses the link
+	// like Authenticate does. The permissions hold for the link's life:
+	// a change applies to links opened after it. It runs on the link's
+	// goroutine, concurrently for different links.
+	Authorize func(token []byte) (*Permissions, error)
 	// Limits are what this side accepts from downstreams, announced in
 	// the handshake.
 	Limits LinkLimits
@@ -318,7 +325,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	welcome := wire.Welcome{Name: l.opts.Name, Features: linkFeatures, Limits: l.opts.Limits}
-	peer, err := serverHandshake(l.ctx, t, welcome, l.opts.Authenticate, l.opts.HandshakeTimeout)
+	peer, err := serverHandshake(l.ctx, t, welcome, l.authorize, l.opts.HandshakeTimeout)
 	if err != nil {
 		l.refused.Add(1)
 		l.log.Info("hakuban: handshake failed", "remote", r.RemoteAddr, "error", err)
@@ -327,12 +334,26 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ll.peer = peer.Name
 	ll.established.Store(true)
 	l.accepted.Add(1)
-	l.log.Info("hakuban: downstream connected", "remote", r.RemoteAddr, "peer", peer.Name)
+	l.log.Info("hakuban: downstream connected", "remote", r.RemoteAddr, "peer", peer.Name, "permissions", peer.Perms.Name())
 	err = l.ex.runLink(l.ctx, t, roleDownstream, peer)
 	if l.ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	l.log.Info("hakuban: downstream disconnected", "remote", r.RemoteAddr, "peer", peer.Name, "error", err)
+}
+
+// authorize checks a downstream's token with Authenticate and Authorize;
+// without either every token is welcome and may do everything.
+func (l *Listener) authorize(token []byte) (*Permissions, error) {
+	if l.opts.Authenticate != nil {
+		if err := l.opts.Authenticate(token); err != nil {
+			return nil, err
+		}
+	}
+	if l.opts.Authorize != nil {
+		return l.opts.Authorize(token)
+	}
+	return nil, nil
 }
 
 // forget removes a finished link, keeping its traffic in the totals. The

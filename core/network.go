@@ -1,5 +1,7 @@
 package core
 
+import "github.com/hakuban/hakuban/core/internal/wire"
+
 // This file holds the exchange's seams for network links (SPEC §3). A link
 // takes part through ordinary contracts, made on behalf of the other side:
 //
@@ -36,6 +38,8 @@ type upstream struct {
 	dirtyObjects map[*object]struct{}
 	dirtyTags    map[TagDescriptor]struct{}
 	w            waitable
+	// refused are the declarations the upstream refused (refusal.go).
+	refused map[declKey]*refusal
 }
 
 // objectDecl is the subtree's aggregated wish for one object, as sent upstream.
@@ -172,12 +176,26 @@ func (ex *Exchange) takeDeclarations() ([]objectDecl, []tagDecl) {
 	}
 	objs := make([]objectDecl, 0, len(ex.up.dirtyObjects))
 	for o := range ex.up.dirtyObjects {
-		objs = append(objs, objectDeclaration(o))
+		d := objectDeclaration(o)
+		if !d.observe {
+			ex.withdrawn(declKey{kind: wire.ContractObjectObserve, obj: o.desc.Key()})
+		}
+		if d.expose == 0 {
+			ex.withdrawn(declKey{kind: wire.ContractObjectExpose, obj: o.desc.Key()})
+		}
+		objs = append(objs, d)
 	}
 	clear(ex.up.dirtyObjects)
 	tags := make([]tagDecl, 0, len(ex.up.dirtyTags))
 	for t := range ex.up.dirtyTags {
-		tags = append(tags, ex.tagDeclaration(t))
+		d := ex.tagDeclaration(t)
+		if !d.observe {
+			ex.withdrawn(declKey{kind: wire.ContractTagObserve, tag: t})
+		}
+		if d.expose == 0 {
+			ex.withdrawn(declKey{kind: wire.ContractTagExpose, tag: t})
+		}
+		tags = append(tags, d)
 	}
 	clear(ex.up.dirtyTags)
 	return objs, tags
@@ -223,6 +241,7 @@ func (ex *Exchange) detachUpstream() {
 	ex.mu.Lock()
 	defer ex.unlock()
 	if ex.up != nil {
+		ex.clearRefusals()
 		ex.up.governing = false
 		ex.up.w.closed = true
 		ex.up.w.signal(ex)

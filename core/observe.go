@@ -6,6 +6,8 @@ import (
 	"iter"
 	"sync/atomic"
 	"time"
+
+	"github.com/hakuban/hakuban/core/internal/wire"
 )
 
 // ObjectObserveContract declares "I want this object". It makes the object
@@ -55,6 +57,7 @@ func (ex *Exchange) observeObject(d ObjectDescriptor, from origin) (*ObjectObser
 	c.id = id
 	o := ex.objectFor(d)
 	c.obj = o
+	ex.inheritRefusal(declKey{kind: wire.ContractObjectObserve, obj: d.Key()}, from, &c.w)
 	o.objObservers++
 	o.observers = append(o.observers, c)
 	ex.refresh(o)
@@ -122,7 +125,9 @@ func (c *ObjectObserveContract) take() (ObjectState, bool, bool) {
 
 // Next waits for a state newer than the last one returned (or a change of
 // its synchronized flag) and returns it. It returns ErrClosed once the
-// contract is closed, or ctx.Err().
+// contract is closed, or ctx.Err(). When the network refuses the contract
+// (permissions, SPEC §3.3), Next returns an error wrapping ErrRefused once;
+// the contract stays open (Status says StatusRefused) until closed.
 func (c *ObjectObserveContract) Next(ctx context.Context) (ObjectState, error) {
 	for {
 		if st, ok, _ := c.take(); ok {
@@ -135,10 +140,13 @@ func (c *ObjectObserveContract) Next(ctx context.Context) (ObjectState, error) {
 			c.kick() // pass the wake-up on to the next waiter
 			return ObjectState{}, ErrClosed
 		}
+		if err := c.w.takeRefusal(); err != nil {
+			return ObjectState{}, err
+		}
 		ch := c.wakeChan()
 		// A state published before the channel existed set pending without
 		// a token: look once more before sleeping.
-		if c.pending.Load() || c.closed.Load() {
+		if c.pending.Load() || c.closed.Load() || c.w.refusalPending() {
 			continue
 		}
 		select {
@@ -151,8 +159,8 @@ func (c *ObjectObserveContract) Next(ctx context.Context) (ObjectState, error) {
 }
 
 // TryNext returns the pending state without waiting; ok is false when none
-// is pending. err is ErrClosed once the contract is closed. It takes no
-// lock.
+// is pending. err is ErrClosed once the contract is closed, or the
+// refusal (see Next). It takes no lock.
 func (c *ObjectObserveContract) TryNext() (st ObjectState, ok bool, err error) {
 	if st, ok, _ := c.take(); ok {
 		return st, true, nil
@@ -160,7 +168,7 @@ func (c *ObjectObserveContract) TryNext() (st ObjectState, ok bool, err error) {
 	if c.closed.Load() {
 		return ObjectState{}, false, ErrClosed
 	}
-	return ObjectState{}, false, nil
+	return ObjectState{}, false, c.w.takeRefusal()
 }
 
 // NextTimeout is Next with a timeout: 0 tries without waiting, a negative
@@ -207,6 +215,8 @@ func (c *ObjectObserveContract) statusLocked() Status {
 	switch {
 	case c.w.closed:
 		return StatusClosed
+	case c.w.refused.Load() != nil:
+		return StatusRefused
 	case o.assigned == nil:
 		return StatusWaitingForExposer
 	case !o.state().Synchronized:
@@ -292,6 +302,7 @@ func (ex *Exchange) observeTag(t TagDescriptor, from origin) (*TagObserveContrac
 	}
 	c.id = id
 	e := ex.tagFor(t)
+	ex.inheritRefusal(declKey{kind: wire.ContractTagObserve, tag: t}, from, &c.w)
 	e.observers = append(e.observers, c)
 	ex.declareTag(t)
 	for o := range e.objects {
@@ -422,7 +433,8 @@ func (c *TagObserveContract) Current() []ObjectEvent {
 	return out
 }
 
-// Status is StatusActive while some object with the tag is live, else StatusIdle.
+// Status is StatusActive while some object with the tag is live, else
+// StatusIdle; StatusRefused while the network refuses the contract.
 func (c *TagObserveContract) Status() Status {
 	c.ex.mu.Lock()
 	defer c.ex.mu.Unlock()
@@ -433,6 +445,8 @@ func (c *TagObserveContract) statusLocked() Status {
 	switch {
 	case c.w.closed:
 		return StatusClosed
+	case c.w.refused.Load() != nil:
+		return StatusRefused
 	case len(c.views) == 0:
 		return StatusIdle
 	}

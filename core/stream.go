@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"iter"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +19,9 @@ type waitable struct {
 	wake   chan struct{}
 	notify func()
 	closed bool
+	// refused is the upstream's refusal of the contract, nil while there
+	// is none (refusal.go). Atomic: lock-free receivers read it.
+	refused atomic.Pointer[refusal]
 }
 
 // signal wakes one waiter and queues the notify hook, which runs after the
@@ -44,6 +48,8 @@ func (w *waitable) ready() chan struct{} {
 
 // next is the blocking receive shared by every stream. take runs with ex.mu
 // held and reports the item, whether there was one, and whether more remain.
+// When nothing is pending, an unreported refusal of the contract is
+// returned (once) instead of waiting.
 func next[T any](ctx context.Context, ex *Exchange, w *waitable, take func() (T, bool, bool)) (T, error) {
 	var zero T
 	for {
@@ -60,6 +66,10 @@ func next[T any](ctx context.Context, ex *Exchange, w *waitable, take func() (T,
 			w.signal(ex) // pass the wake-up on to the next waiter
 			ex.unlock()
 			return zero, ErrClosed
+		}
+		if err := w.takeRefusal(); err != nil {
+			ex.unlock()
+			return zero, err
 		}
 		ch := w.ready()
 		ex.mu.Unlock()
@@ -92,7 +102,7 @@ func tryNext[T any](ex *Exchange, w *waitable, take func() (T, bool, bool)) (T, 
 	if closed {
 		return zero, false, ErrClosed
 	}
-	return zero, false, nil
+	return zero, false, w.takeRefusal()
 }
 
 // nextTimeout is next with a timeout instead of a context: what the C API and

@@ -79,6 +79,13 @@
  * valid until dropped. _drop closes and releases the handle (a sink's _drop
  * releases only the handle; its stream ends when the exchange revokes it).
  *
+ * Refusal. When the network refuses a contract (a router's token
+ * permissions), the contract's _try_next and _next return
+ * HAKUBAN_ERR_REFUSED once (*out set to 0; hakuban_last_error_message()
+ * says who refused it and why), its fd becomes readable for that, and its
+ * _status is HAKUBAN_STATUS_REFUSED. The contract stays open (anything
+ * local still arrives) until closed; a later reconnect asks again.
+ *
  * Process caveats.
  *   - Do not use the library in a child process forked after the library was
  *     loaded: the Go runtime's threads do not survive fork() and the child

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hakuban/hakuban/core"
@@ -41,6 +42,12 @@ type Config struct {
 	Upstreams []string
 	// UpstreamToken is sent to the upstream to authenticate.
 	UpstreamToken []byte
+	// AuthFile, when set, is the JSON file of tokens and their
+	// permissions (see Auth): every downstream must present a token it
+	// lists (or none, if it has an "anonymous" entry), and may then make
+	// only the contracts its entry allows. New loads it; ReloadAuth
+	// reloads it for links opened afterwards.
+	AuthFile string
 	// TLS, when set, makes every listener serve wss:// (see TLSFiles).
 	TLS *tls.Config
 	// UpstreamTLS configures wss:// upstream connections (CA bundle,
@@ -192,6 +199,8 @@ type Router struct {
 	cfg Config
 	log *slog.Logger
 	ex  *core.Exchange
+	// auth is the loaded AuthFile, nil without one.
+	auth atomic.Pointer[Auth]
 
 	mu        sync.Mutex
 	state     routerState
@@ -226,6 +235,14 @@ func New(cfg Config) (*Router, error) {
 		}
 		cfg.Logger = l
 	}
+	var auth *Auth
+	if cfg.AuthFile != "" {
+		a, err := LoadAuth(cfg.AuthFile)
+		if err != nil {
+			return nil, err
+		}
+		auth = a
+	}
 	ecfg := core.DefaultConfig()
 	ecfg.Name = cfg.Name
 	ecfg.RebalanceThreshold = cfg.RebalanceThreshold
@@ -234,7 +251,34 @@ func New(cfg Config) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}
-	return &Router{cfg: cfg, log: cfg.Logger, ex: ex}, nil
+	r := &Router{cfg: cfg, log: cfg.Logger, ex: ex}
+	if auth != nil {
+		r.auth.Store(auth)
+		r.log.Info("hakuban: auth file loaded", "file", cfg.AuthFile, "clients", auth.Clients())
+	}
+	return r, nil
+}
+
+// ReloadAuth reads Config.AuthFile again. Links opened afterwards get
+// the new file's permissions; open links keep those they were opened
+// with (close them to apply a revocation). On error the router keeps the
+// file it had. Without an AuthFile it does nothing.
+func (r *Router) ReloadAuth() error {
+	if r.cfg.AuthFile == "" {
+		return nil
+	}
+	a, err := LoadAuth(r.cfg.AuthFile)
+	if err != nil {
+		return err
+	}
+	r.auth.Store(a)
+	r.log.Info("hakuban: auth file reloaded", "file", r.cfg.AuthFile, "clients", a.Clients())
+	return nil
+}
+
+// authorize is the listeners' ListenerOptions.Authorize.
+func (r *Router) authorize(token []byte) (*core.Permissions, error) {
+	return r.auth.Load().Authorize(token)
 }
 
 // Exchange returns the router's exchange.
@@ -277,7 +321,11 @@ func (r *Router) Start(ctx context.Context) error {
 		return err
 	}
 	for _, addr := range r.cfg.Listen {
-		l, err := r.ex.Listen(r.cfg.listenerOptions(addr))
+		o := r.cfg.listenerOptions(addr)
+		if r.auth.Load() != nil {
+			o.Authorize = r.authorize
+		}
+		l, err := r.ex.Listen(o)
 		if err != nil {
 			return fail(fmt.Errorf("router: %w", err))
 		}

@@ -85,16 +85,7 @@ func exchange(t *testing.T, name string) *core.Exchange {
 
 func connect(t *testing.T, ex *core.Exchange, urls ...string) *core.Connector {
 	t.Helper()
-	o := core.DefaultConnectorOptions()
-	o.URLs = urls
-	o.MinBackoff, o.MaxBackoff, o.StableSession = 10*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
-	o.PingInterval, o.PingTimeout = 100*time.Millisecond, time.Second
-	c, err := ex.Connect(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return connectWithToken(t, ex, "", urls...)
 }
 
 func waitConnected(t *testing.T, c *core.Connector) {

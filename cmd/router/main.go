@@ -6,7 +6,8 @@
 // Every flag has an environment default (HAKUBAN_LISTEN for --listen, and
 // so on; see --help). SIGINT or SIGTERM shut down gracefully: stop
 // accepting, close every link in parallel within --close-timeout, exit 0.
-// A second signal exits at once with status 1.
+// A second signal exits at once with status 1. SIGHUP reloads --auth-file
+// (links opened afterwards use the new file; open links keep theirs).
 package main
 
 import (
@@ -67,12 +68,26 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 	if err := r.Start(context.Background()); err != nil {
 		log.Error("hakuban: router failed to start", "error", err)
 		r.Close()
 		return 1
 	}
-	sig := <-sigs
+	var sig os.Signal
+	for sig == nil {
+		select {
+		case sig = <-sigs:
+		case <-hups:
+			if o.cfg.AuthFile == "" {
+				log.Info("hakuban: SIGHUP ignored: no --auth-file to reload")
+			} else if err := r.ReloadAuth(); err != nil {
+				log.Error("hakuban: auth file not reloaded, keeping the previous one", "error", err)
+			}
+		}
+	}
 	log.Info("hakuban: shutting down gracefully; signal again to exit at once", "signal", sig.String())
 	done := make(chan struct{})
 	go func() {
@@ -168,6 +183,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&upstreamTLS.CA, "upstream-ca", env("HAKUBAN_UPSTREAM_CA", ""), "PEM CA bundle `file` to verify wss:// upstreams (default: system roots) ($HAKUBAN_UPSTREAM_CA)")
 	fs.StringVar(&upstreamTLS.Cert, "upstream-cert", env("HAKUBAN_UPSTREAM_CERT", ""), "PEM client certificate `file` for wss:// upstreams ($HAKUBAN_UPSTREAM_CERT)")
 	fs.StringVar(&upstreamTLS.Key, "upstream-key", env("HAKUBAN_UPSTREAM_KEY", ""), "PEM private key `file` for --upstream-cert ($HAKUBAN_UPSTREAM_KEY)")
+	fs.StringVar(&c.AuthFile, "auth-file", env("HAKUBAN_AUTH_FILE", ""), "JSON `file` of client tokens and what each may observe and expose (docs/router.md); reloaded on SIGHUP ($HAKUBAN_AUTH_FILE)")
 	tokenFile := env("HAKUBAN_UPSTREAM_TOKEN_FILE", "")
 	fs.StringVar(&tokenFile, "upstream-token-file", tokenFile, "`file` whose content is the token sent to the upstream (a file, so the token is not visible in ps) ($HAKUBAN_UPSTREAM_TOKEN_FILE)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")

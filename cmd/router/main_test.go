@@ -45,6 +45,7 @@ func TestParseFlagsPrecedence(t *testing.T) {
 		"HAKUBAN_MAX_OBJECTS", "100",
 		"HAKUBAN_PING_INTERVAL", "1s",
 		"HAKUBAN_MONITOR_TAG", "routers",
+		"HAKUBAN_AUTH_FILE", "/etc/hakuban/auth.json",
 	)
 	o, err = parseFlags(nil, env, io.Discard)
 	if err != nil {
@@ -52,17 +53,17 @@ func TestParseFlagsPrecedence(t *testing.T) {
 	}
 	c := o.cfg
 	if !slices.Equal(c.Listen, []string{"127.0.0.1:1", "127.0.0.1:2"}) || !slices.Equal(c.Upstreams, []string{"ws://a:1/", "ws://b:2/"}) ||
-		c.RebalanceThreshold != 0.25 || c.LogLevel != "debug" || c.Limits.MaxObjects != 100 || c.PingInterval != time.Second || c.MonitorTag != "routers" {
+		c.RebalanceThreshold != 0.25 || c.LogLevel != "debug" || c.Limits.MaxObjects != 100 || c.PingInterval != time.Second || c.MonitorTag != "routers" || c.AuthFile != "/etc/hakuban/auth.json" {
 		t.Errorf("from the environment: %+v", c)
 	}
 
 	// Flags override the environment; --listen repeats.
-	o, err = parseFlags([]string{"--listen", "127.0.0.1:7", "--listen=127.0.0.1:8,127.0.0.1:9", "--rebalance-threshold", "0.5", "--log-level", "warn", "--version"}, env, io.Discard)
+	o, err = parseFlags([]string{"--listen", "127.0.0.1:7", "--listen=127.0.0.1:8,127.0.0.1:9", "--rebalance-threshold", "0.5", "--log-level", "warn", "--auth-file", "a.json", "--version"}, env, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c = o.cfg
-	if !slices.Equal(c.Listen, []string{"127.0.0.1:7", "127.0.0.1:8", "127.0.0.1:9"}) || c.RebalanceThreshold != 0.5 || c.LogLevel != "warn" || !o.version {
+	if !slices.Equal(c.Listen, []string{"127.0.0.1:7", "127.0.0.1:8", "127.0.0.1:9"}) || c.RebalanceThreshold != 0.5 || c.LogLevel != "warn" || c.AuthFile != "a.json" || !o.version {
 		t.Errorf("from flags: %+v, version %v", c, o.version)
 	}
 }

@@ -8,7 +8,10 @@
  *     port (both reconnect, contracts are declared again, states flow again);
  *   - the example programs ($HAKUBAN_EXAMPLE_EXPOSER,
  *     $HAKUBAN_EXAMPLE_OBSERVER) as two processes: the observer prints the
- *     exposer's readings and exits 0.
+ *     exposer's readings and exits 0;
+ *   - a router with --auth-file: a contract outside the token's permissions
+ *     is refused (HAKUBAN_ERR_REFUSED once, status REFUSED), an allowed one
+ *     works.
  *
  * The router is stopped at the end of every test, and also when a test
  * fails (process.h stops every child at exit; PR_SET_PDEATHSIG covers a
@@ -24,7 +27,8 @@ static struct {
     pid_t pid;
     char dir[256];
     char addr_file[300];
-    char listen[128]; /* what to pass to --listen */
+    char auth_file[300]; /* --auth-file when not empty */
+    char listen[128];    /* what to pass to --listen */
     char url[128];
 } router;
 
@@ -40,7 +44,11 @@ static void start_router(void) {
     const char *path = env_program("HAKUBAN_ROUTER");
     unlink(router.addr_file);
     const char *argv[] = {path, "--listen", router.listen, "--addr-file", router.addr_file,
-                          "--name", "test-router", NULL};
+                          "--name", "test-router", NULL, NULL, NULL};
+    if (router.auth_file[0]) {
+        argv[7] = "--auth-file";
+        argv[8] = router.auth_file;
+    }
     router.pid = start_child(argv, NULL);
     int64_t deadline = now_ms() + 30000;
     char buf[100];
@@ -66,12 +74,21 @@ static void stop_router(void) {
         FAIL("the router did not exit 0 after SIGTERM (wait status %#x)", status);
 }
 
-static void setup(void) {
+/* Starts a router; with auth_json, it loads that as its --auth-file. */
+static void setup_auth(const char *auth_json) {
     make_temp_dir(router.dir, sizeof router.dir, "hakuban-router-test");
     snprintf(router.addr_file, sizeof router.addr_file, "%s/addr", router.dir);
     snprintf(router.listen, sizeof router.listen, "127.0.0.1:0");
+    router.auth_file[0] = 0;
+    if (auth_json != NULL) {
+        snprintf(router.auth_file, sizeof router.auth_file, "%s/auth.json", router.dir);
+        FILE *f = fopen(router.auth_file, "w");
+        if (f == NULL || fputs(auth_json, f) < 0 || fclose(f) != 0) FAIL("writing %s", router.auth_file);
+    }
     start_router();
 }
+
+static void setup(void) { setup_auth(NULL); }
 
 static void teardown(void) {
     stop_router();
@@ -87,9 +104,13 @@ static hakuban_exchange named_exchange(const char *name) {
     return ex;
 }
 
-static hakuban_connector connect_router(hakuban_exchange ex) {
+static hakuban_connector connect_router_token(hakuban_exchange ex, const char *token) {
     hakuban_connector_options o;
     hakuban_connector_options_init(&o);
+    if (token != NULL) {
+        o.token = token;
+        o.token_len = strlen(token);
+    }
     o.min_backoff_ms = 20; /* the router restart below should not wait long */
     o.max_backoff_ms = 200;
     const char *url = router.url;
@@ -97,6 +118,8 @@ static hakuban_connector connect_router(hakuban_exchange ex) {
     OK(hakuban_connector_new(&c, ex, &url, 1, &o));
     return c;
 }
+
+static hakuban_connector connect_router(hakuban_exchange ex) { return connect_router_token(ex, NULL); }
 
 static hakuban_connector_status_info expect_connector(hakuban_connector c, int32_t state) {
     hakuban_connector_status_info st;
@@ -216,9 +239,50 @@ static void test_example_programs_through_router(void) {
     teardown();
 }
 
+static void test_refused_by_permissions(void) {
+    setup_auth("{\"clients\": [{\"name\": \"c-reader\", \"token\": \"c-token\","
+               " \"observe\": {\"tags\": [\"public\"]}}]}");
+    hakuban_exchange ex = named_exchange("c-reader");
+    hakuban_connector c = connect_router_token(ex, "c-token");
+    expect_connector(c, HAKUBAN_CONNECTOR_CONNECTED);
+
+    hakuban_object_descriptor secret = make_object("\"secret\"", "\"private\"");
+    hakuban_object_observe_contract obs = 0;
+    OK(hakuban_object_observe_contract_new(&obs, ex, secret));
+    hakuban_object_state st = 1;
+    CHECK_RC(hakuban_object_observe_contract_next(&st, obs, LINK_MS), HAKUBAN_ERR_REFUSED);
+    CHECK(st == 0);
+    const char *msg = hakuban_last_error_message();
+    fprintf(stderr, "  refusal: %s\n", msg);
+    CHECK(strstr(msg, "permission denied") != NULL && strstr(msg, "c-reader") != NULL);
+    int32_t status = -1;
+    OK(hakuban_object_observe_contract_status(&status, obs));
+    CHECK(status == HAKUBAN_STATUS_REFUSED);
+    /* reported once; the contract stays open */
+    CHECK_RC(hakuban_object_observe_contract_try_next(&st, obs), HAKUBAN_EMPTY);
+
+    /* exposing is not allowed either */
+    hakuban_object_descriptor pub = make_object("\"pub\"", "\"public\"");
+    hakuban_object_expose_contract exp = 0;
+    OK(hakuban_object_expose_contract_new(&exp, ex, pub, 1));
+    hakuban_object_state_sink sink = 0;
+    CHECK_RC(hakuban_object_expose_contract_next(&sink, exp, LINK_MS), HAKUBAN_ERR_REFUSED);
+    OK(hakuban_object_expose_contract_status(&status, exp));
+    CHECK(status == HAKUBAN_STATUS_REFUSED);
+
+    OK(hakuban_object_expose_contract_drop(exp));
+    OK(hakuban_object_observe_contract_drop(obs));
+    OK(hakuban_object_descriptor_drop(pub));
+    OK(hakuban_object_descriptor_drop(secret));
+    OK(hakuban_connector_drop(c));
+    OK(hakuban_exchange_drop(ex));
+    teardown();
+}
+
 static const test_case tests[] = {
     T(test_exchanges_through_router),
     T(test_example_programs_through_router),
+    T(test_refused_by_permissions),
 };
 
 RUN_TESTS(tests)

@@ -4,6 +4,7 @@ started on port 0."""
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import subprocess
@@ -132,11 +133,11 @@ for sink in contract:
 
 
 class Router:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *args: str) -> None:
         addr_file = tmp / "router.addr"
         self.proc = subprocess.Popen([str(ROUTER), "-listen", "127.0.0.1:0", "-addr-file",
                                       str(addr_file), "-log-level", "warn",
-                                      "-ping-interval", "200ms", "-ping-timeout", "500ms"],
+                                      "-ping-interval", "200ms", "-ping-timeout", "500ms", *args],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         addr = wait_until(lambda: addr_file.exists() and addr_file.read_text().strip(), T,
                           "the router's address")
@@ -283,3 +284,26 @@ def test_library_log_goes_to_python_logging(exchange: hakuban.Exchange,
     with exchange.connect(["ws://127.0.0.1:1/"], min_backoff=0.01) as c:
         c.wait(ConnectorState.DISCONNECTED, timeout=T)
     assert len(caplog.records) == n, "back on standard error"
+
+
+def test_contract_refused_by_router_permissions(tmp_path: Path) -> None:
+    """A router with an auth file refuses a contract outside the token's
+    permissions: recv raises RefusedError (once) with the router's reason,
+    the status is REFUSED, the contract stays open."""
+    if not ROUTER.exists():
+        pytest.skip("no build/hakuban-router (make router)")
+    auth = tmp_path / "auth.json"
+    auth.write_text(json.dumps({"clients": [
+        {"name": "py-reader", "token": "py-token", "observe": {"tags": ["public"]}}]}))
+    r = Router(tmp_path, "-auth-file", str(auth))
+    try:
+        with hakuban.Exchange("py-reader") as ex:
+            ex.connect(r.url, token="py-token").wait_connected(timeout=T)
+            with ex.observe_object(ObjectDescriptor("secret", tags=["private"])) as c:
+                with pytest.raises(hakuban.RefusedError, match='permission denied: "py-reader"') as e:
+                    c.recv(timeout=T)
+                assert e.value.code == -13 and e.value.name == "ERR_REFUSED"
+                assert c.status is hakuban.Status.REFUSED
+                assert c.try_recv() is None
+    finally:
+        r.stop()

@@ -109,9 +109,11 @@ module HakubanTest
     # "127.0.0.1:port" and "ws://127.0.0.1:port/".
     attr_reader :address, :url
 
-    def initialize(address = "127.0.0.1:0")
+    # args are more command-line arguments (for example --auth-file).
+    def initialize(address = "127.0.0.1:0", args: [])
       @dir = Dir.mktmpdir("hakuban-router")
       @pid = nil
+      @args = args
       start(address)
     end
 
@@ -123,7 +125,7 @@ module HakubanTest
       FileUtils.rm_f(addr_file)
       @log = File.join(@dir, "router.log")
       @pid = Process.spawn(self.class.binary, "--listen", address, "--addr-file", addr_file,
-                           "--log-level", "warn", "--ping-interval", "200ms", "--ping-timeout", "1s",
+                           "--log-level", "warn", "--ping-interval", "200ms", "--ping-timeout", "1s", *@args,
                            in: File::NULL, out: File::NULL, err: [@log, "a"])
       LIVE << self
       deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + START_TIMEOUT
@@ -280,9 +282,9 @@ module HakubanTest
   end
 
   # Starts a router for this test (stopped in teardown).
-  def start_router(address = "127.0.0.1:0")
+  def start_router(address = "127.0.0.1:0", args: [])
     skip "no hakuban-router (make router, or Go to build it)" unless Router.binary
-    r = Router.new(address)
+    r = Router.new(address, args: args)
     (@routers ||= []) << r
     r
   end

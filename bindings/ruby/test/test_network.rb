@@ -198,6 +198,32 @@ class TestNetwork < Minitest::Test
     [server, thread]
   end
 
+  # A router with an auth file refuses a contract outside the token's
+  # permissions: next raises RefusedError (once) with the router's reason,
+  # the status is :refused, and the contract stays open.
+  def test_contract_refused_by_router_permissions
+    Hakuban.log_level = :off # the library logs the refusal as a warning
+    auth = File.join(Dir.mktmpdir("hakuban-auth"), "auth.json")
+    File.write(auth, JSON.generate({ "clients" => [
+                                     { "name" => "rb-reader", "token" => "rb-token",
+                                       "observe" => { "tags" => ["public"] } }
+                                   ] }))
+    router = start_router(args: ["--auth-file", auth])
+    Hakuban::Exchange.open(name: "rb-reader") do |ex|
+      assert ex.connect(router.url, token: "rb-token", **FAST).wait(:connected, timeout: T)
+      observe = ex.observe_object(OD.new("secret", tags: ["private"]))
+      e = assert_raises(Hakuban::RefusedError) { observe.next(timeout: T) }
+      assert_match(/permission denied: "rb-reader"/, e.message)
+      assert_equal Hakuban::RESULT_CODES[:HAKUBAN_ERR_REFUSED], e.code
+      assert_equal :refused, observe.status
+      assert_nil observe.try_next
+      refute observe.closed?
+      observe.close
+    end
+  ensure
+    FileUtils.rm_rf(File.dirname(auth)) if auth
+  end
+
   def test_refused_for_good
     Hakuban.log_level = :off # the library logs the refusal as an error
     server, thread = refusing_server
