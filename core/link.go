@@ -1164,11 +1164,15 @@ func (l *link) writable(n int) bool {
 }
 
 func (l *link) writeLoop(ctx context.Context) error {
+	// One channel to wait on: the end of ctx wakes the writer too. A plain
+	// receive costs a fraction of a select, and a router's writers wait
+	// once per state per link.
+	stop := context.AfterFunc(ctx, l.wakeWriter)
+	defer stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-l.wake:
+		<-l.wake
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		l.writeMu.Lock()
 		err := l.flushDirty(false)

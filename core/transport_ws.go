@@ -186,6 +186,8 @@ type wsTransport struct {
 	// sc is the TCP socket under the connection, for writable; nil when
 	// there is none (the kernel cannot be asked).
 	sc syscall.RawConn
+	// sndbuf caches the socket's send buffer size (writable's caller only).
+	sndbuf int
 
 	mu     sync.Mutex
 	cause  error // why the transport closed; the first cause wins
@@ -311,14 +313,37 @@ func (t *wsTransport) Write(ctx context.Context, frame []byte) error {
 // (counted as the frame's size again) fit in half the send buffer.
 // Writing only when this holds lets a goroutine other than the link's
 // writer write without risking to block on a slow peer.
+//
+// The send buffer's size is cached: the kernel only grows it (autotuning),
+// so a stale size errs on the safe side; it is read again when the check
+// fails. Called by one goroutine at a time (the link's flusher).
 func (t *wsTransport) writable(n int) bool {
 	if t.sc == nil || t.closing.Load() {
 		return false
 	}
-	var queued, sndbuf int
-	ok := false
-	err := t.sc.Control(func(fd uintptr) { queued, sndbuf, ok = socketQueue(fd) })
-	return err == nil && ok && queued+2*n+wsMaxHeader <= sndbuf/2
+	need := 2*n + wsMaxHeader
+	for fresh := false; ; fresh = true {
+		queued, sndbuf := 0, t.sndbuf
+		ok := false
+		err := t.sc.Control(func(fd uintptr) {
+			if sndbuf == 0 || fresh {
+				if sndbuf, ok = socketSendBuffer(fd); !ok {
+					return
+				}
+			}
+			queued, ok = socketQueued(fd)
+		})
+		if err != nil || !ok {
+			return false
+		}
+		t.sndbuf = sndbuf
+		if queued+need <= sndbuf/2 {
+			return true
+		}
+		if fresh {
+			return false
+		}
+	}
 }
 
 // wsMaxHeader is the largest WebSocket frame header (client frames carry
