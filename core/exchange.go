@@ -42,11 +42,13 @@ type Exchange struct {
 	handovers      []handover
 	rebalanceDirty bool
 	hooks          []func()
-	// fanouts counts hook batches running with more than maxInlineHooks
-	// hooks: while one runs, links do not flush inline (link.markDirty),
-	// so that one goroutine does not write a state to many links in a
-	// row; their writer goroutines share the work.
-	fanouts  atomic.Int32
+	// batches counts goroutines delivering many changes at once: a hook
+	// batch of more than maxInlineHooks hooks (a fan-out), or a link's
+	// reader handling a frame of several messages. While one runs, links
+	// do not flush inline (link.markDirty): one goroutine would write a
+	// frame per change to link after link, where the links' writers share
+	// the work and batch the changes into frames.
+	batches  atomic.Int32
 	counters Counters
 	// up is the upstream link's view of the exchange, nil without one.
 	up *upstream
@@ -164,8 +166,8 @@ func (ex *Exchange) unlock() {
 	ex.hooks = nil
 	ex.mu.Unlock()
 	if len(hooks) > maxInlineHooks {
-		ex.fanouts.Add(1)
-		defer ex.fanouts.Add(-1)
+		ex.batches.Add(1)
+		defer ex.batches.Add(-1)
 	}
 	for _, f := range hooks {
 		f()
@@ -173,7 +175,7 @@ func (ex *Exchange) unlock() {
 }
 
 // maxInlineHooks is the largest batch of hooks whose link hooks may write
-// inline (see Exchange.fanouts).
+// inline (see Exchange.batches).
 const maxInlineHooks = 4
 
 // register adds a contract; called with mu held. It fails once the

@@ -64,6 +64,8 @@ type link struct {
 	writeMu  sync.Mutex
 	fw       *frameWriter
 	writeErr error // the first write error; the writer ends the link with it
+	// lastInline is when the last inline flush started (Unix ns).
+	lastInline atomic.Int64
 
 	mu    sync.Mutex
 	dirty []linkItem
@@ -279,7 +281,7 @@ func (l *link) shutdown() {
 // markDirty queues it for the writer. Called from hooks, without ex.mu or
 // l.mu. A single object's change is written at once by the calling
 // goroutine when it can be (flushInline) and the change is not one of a
-// fan-out (Exchange.fanouts); anything else wakes the writer.
+// batch (Exchange.batches); anything else wakes the writer.
 func (l *link) markDirty(it linkItem) {
 	l.mu.Lock()
 	switch v := it.(type) {
@@ -299,7 +301,7 @@ func (l *link) markDirty(it linkItem) {
 	l.dirty = append(l.dirty, it)
 	few := len(l.dirty) <= maxInlineItems
 	l.mu.Unlock()
-	if _, ok := it.(*linkObject); ok && few && l.ex.fanouts.Load() == 0 && l.flushInline() {
+	if _, ok := it.(*linkObject); ok && few && l.ex.batches.Load() == 0 && l.flushInline() {
 		return
 	}
 	l.wakeWriter()
@@ -311,6 +313,9 @@ func (l *link) wakeWriter() {
 	default:
 	}
 }
+
+// inlineGap is the least time between two inline flushes of a link.
+const inlineGap = 50 * time.Microsecond
 
 // maxInlineItems bounds the queued items a goroutine flushes inline: more
 // means the writer is behind, and it is the one to catch up.
@@ -325,10 +330,20 @@ const maxInlineItems = 4
 // frame the connection cannot take at once without blocking
 // (transport.writable) is held for the writer goroutine, so a slow peer
 // still only slows its own link.
+//
+// Changes that come faster than inlineGap apart go to the writer, which
+// batches them (latest wins per object): a tight loop of Sends then costs
+// no system call each, and the link still writes as fast as the connection
+// takes frames.
 func (l *link) flushInline() bool {
+	now := time.Now().UnixNano()
+	if now-l.lastInline.Load() < int64(inlineGap) {
+		return false
+	}
 	if !l.writeMu.TryLock() {
 		return false // the writer (or another goroutine) is flushing
 	}
+	l.lastInline.Store(now)
 	err := l.flushDirty(true)
 	held := len(l.fw.held) > 0
 	l.writeMu.Unlock()
@@ -369,17 +384,36 @@ func (l *link) readLoop(ctx context.Context) error {
 		if err := dec.Reset(frame); err != nil {
 			return err
 		}
-		for {
-			m, err := dec.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			if err := l.handle(m); err != nil {
-				return err
-			}
+		if err := l.handleFrame(dec); err != nil {
+			return err
+		}
+	}
+}
+
+// handleFrame handles the messages of a frame. A frame of several messages
+// (a resync, a burst) is a batch: the changes it causes are written by the
+// links' writers, many to a frame, not inline one frame each.
+func (l *link) handleFrame(dec *wire.Decoder) error {
+	batch := false
+	defer func() {
+		if batch {
+			l.ex.batches.Add(-1)
+		}
+	}()
+	for {
+		m, err := dec.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !batch && dec.More() {
+			batch = true
+			l.ex.batches.Add(1)
+		}
+		if err := l.handle(m); err != nil {
+			return err
 		}
 	}
 }

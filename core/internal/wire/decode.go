@@ -50,6 +50,12 @@ func (d *Decoder) Reset(frame []byte) error {
 	return d.err
 }
 
+// More reports whether the frame has bytes after the message Next returned
+// last: another message, or an error Next will report.
+func (d *Decoder) More() bool {
+	return d.err == nil && d.off < len(d.frame)
+}
+
 // Next returns the frame's next message, or io.EOF after the last one. After
 // an error it keeps returning that error. Optional message types it does not
 // know are skipped. Hello and Welcome are refused (ErrUnexpectedMessage):

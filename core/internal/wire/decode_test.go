@@ -418,3 +418,26 @@ func TestZeroDecoderUsesDefaults(t *testing.T) {
 		t.Fatalf("zero Decoder accepted a frame over the default limit: %v", err)
 	}
 }
+
+func TestDecoderMore(t *testing.T) {
+	frame := Append(Append(nil, &ObjectObserve{Object: 1}), &ObjectObserve{Object: 2})
+	var d Decoder
+	if err := d.Reset(frame); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false} {
+		if _, err := d.Next(); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.More(); got != want {
+			t.Errorf("after message %d: More() = %v, want %v", i+1, got, want)
+		}
+	}
+	if err := d.Reset(frame[:len(frame)-1]); err != nil {
+		t.Fatal(err)
+	}
+	d.Next()
+	if !d.More() {
+		t.Error("More() = false with a truncated message left: Next still has an error to report")
+	}
+}
