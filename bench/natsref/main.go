@@ -1,0 +1,273 @@
+// Command natsref measures nats-server the way bench/netbench measures
+// hakuban (`make bench-nats`), so that the network benchmarks have a
+// reference measured in the same run, on the same machine: the issue's
+// targets are "at least as good as nats-server measured the same way".
+//
+// Like netbench it re-executes itself in roles (server, publisher,
+// subscriber, raw TCP sender and receiver), every process started by the
+// driver, repeats each scenario -n times and prints the medians and the
+// spread (min–max) of every figure.
+//
+//	latency  raw TCP sender → receiver (the floor), then publisher →
+//	         nats-server → subscriber (three processes); 64-byte messages
+//	         paced at 1,000/s for 5 s, the first 0.5 s left out; one-way
+//	         p50/p90/p99/p99.9 from the time.Now().UnixNano() stamp the
+//	         sender puts in the payload.
+//	fanout   one publisher, 1,000 subscriber connections (4 processes ×
+//	         250), a message every 10 ms for 5 s: per message, the time
+//	         from the send until the first and until the last subscriber
+//	         has it.
+//
+// This is a separate Go module (bench/natsref/go.mod): the hakuban module
+// does not depend on nats, and its ./... does not include this directory.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+type config struct {
+	reps    int
+	timeout time.Duration
+	maxLife time.Duration
+	subMode string
+
+	latDuration, latInterval, latWarmup time.Duration
+	fanDuration, fanInterval            time.Duration
+	fanSubscribers, fanProcs            int
+	loadBefore                          string
+}
+
+// metrics of one repetition, in display units (see metricDefs).
+type metrics map[string]float64
+
+type scenario struct {
+	name string
+	run  func(*run) (metrics, error)
+}
+
+var scenarios = []scenario{
+	{"latency", scenarioLatency},
+	{"fanout", scenarioFanout},
+}
+
+type metricDef struct{ scenario, key, label, unit string }
+
+var metricDefs = []metricDef{
+	{"latency", "tcp_p50", "raw TCP hop p50 (floor)", "µs"},
+	{"latency", "tcp_p90", "raw TCP hop p90 (floor)", "µs"},
+	{"latency", "tcp_p99", "raw TCP hop p99 (floor)", "µs"},
+	{"latency", "tcp_p999", "raw TCP hop p99.9 (floor)", "µs"},
+	{"latency", "lat_p50", "publisher→nats-server→subscriber p50", "µs"},
+	{"latency", "lat_p90", "publisher→nats-server→subscriber p90", "µs"},
+	{"latency", "lat_p99", "publisher→nats-server→subscriber p99", "µs"},
+	{"latency", "lat_p999", "publisher→nats-server→subscriber p99.9", "µs"},
+	{"latency", "lat_delivered", "paced messages delivered", "%"},
+	{"fanout", "fan_first_p50", "send → first of N subscribers, p50", "ms"},
+	{"fanout", "fan_first_p99", "send → first of N subscribers, p99", "ms"},
+	{"fanout", "fan_p50", "send → last of N subscribers, p50", "ms"},
+	{"fanout", "fan_p99", "send → last of N subscribers, p99", "ms"},
+	{"fanout", "fan_max", "send → last of N subscribers, max", "ms"},
+	{"fanout", "fan_delivered", "deliveries (message × subscriber) made", "%"},
+}
+
+// interrupted is set by the signal handler, which then exits.
+var interrupted atomic.Bool
+
+func main() {
+	if role := os.Getenv(envRole); role != "" {
+		childMain(role)
+		return
+	}
+	os.Exit(driverMain())
+}
+
+func driverMain() int {
+	cfg := &config{}
+	var names string
+	flag.IntVar(&cfg.reps, "n", 3, "repetitions of each scenario")
+	flag.StringVar(&names, "scenarios", "latency,fanout", "comma-separated scenarios to run")
+	flag.StringVar(&cfg.subMode, "sub", "sync", "subscriber API: sync (SubscribeSync + NextMsg) or async (Subscribe with a handler)")
+	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "bound on every wait of a scenario step")
+	flag.DurationVar(&cfg.latDuration, "lat-duration", 5*time.Second, "latency: paced run length")
+	flag.DurationVar(&cfg.latInterval, "lat-interval", time.Millisecond, "latency: interval between messages (1 ms = 1,000/s)")
+	flag.DurationVar(&cfg.latWarmup, "lat-warmup", 500*time.Millisecond, "latency: first part of the run left out of the statistics")
+	flag.DurationVar(&cfg.fanDuration, "fan-duration", 5*time.Second, "fanout: paced run length")
+	flag.DurationVar(&cfg.fanInterval, "fan-interval", 10*time.Millisecond, "fanout: interval between messages (10 ms = 100/s)")
+	flag.IntVar(&cfg.fanSubscribers, "fan-subscribers", 1000, "fanout: subscriber connections")
+	flag.IntVar(&cfg.fanProcs, "fan-procs", 4, "fanout: subscriber processes")
+	flag.Parse()
+	if cfg.subMode != "sync" && cfg.subMode != "async" {
+		fmt.Fprintf(os.Stderr, "natsref: -sub %q: want sync or async\n", cfg.subMode)
+		return 2
+	}
+	if cfg.reps < 1 || cfg.fanProcs < 1 || cfg.fanSubscribers < cfg.fanProcs || cfg.latInterval <= 0 || cfg.fanInterval <= 0 {
+		fmt.Fprintln(os.Stderr, "natsref: -n, -fan-procs, -fan-subscribers and the intervals must be positive")
+		return 2
+	}
+	cfg.loadBefore = loadAverage()
+	cfg.maxLife = 2*cfg.timeout + 2*max(cfg.latDuration, cfg.fanDuration) + time.Minute
+
+	var selected []scenario
+	for _, n := range strings.Split(names, ",") {
+		n = strings.TrimSpace(n)
+		found := false
+		for _, s := range scenarios {
+			if s.name == n {
+				selected, found = append(selected, s), true
+			}
+		}
+		if !found && n != "" {
+			fmt.Fprintf(os.Stderr, "natsref: unknown scenario %q\n", n)
+			return 2
+		}
+	}
+
+	// Children are killed on every way out: return, panic, signal (and
+	// by the kernel, Pdeathsig, if this process dies).
+	defer killAll()
+	defer func() {
+		if p := recover(); p != nil {
+			killAll()
+			panic(p)
+		}
+	}()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		interrupted.Store(true)
+		fmt.Fprintf(os.Stderr, "natsref: %v: stopping every process\n", s)
+		killAll()
+		os.Exit(130)
+	}()
+	raiseFileLimit()
+
+	results := map[string][]float64{}
+	failures := map[string]int{}
+	began := time.Now()
+	for _, s := range selected {
+		for rep := 1; rep <= cfg.reps; rep++ {
+			r := &run{cfg: cfg}
+			t := time.Now()
+			m, err := s.run(r)
+			r.close()
+			if err != nil {
+				failures[s.name]++
+				fmt.Fprintf(os.Stderr, "natsref: %s %d/%d FAILED after %v: %v\n", s.name, rep, cfg.reps, time.Since(t).Round(time.Millisecond), err)
+				if time.Since(t) > cfg.timeout {
+					fmt.Fprintf(os.Stderr, "natsref: %s: skipping its remaining repetitions\n", s.name)
+					break
+				}
+				continue
+			}
+			var parts []string
+			for _, d := range metricDefs {
+				if v, ok := m[d.key]; ok {
+					results[d.key] = append(results[d.key], v)
+					parts = append(parts, fmt.Sprintf("%s=%s", d.key, format(v, d.unit)))
+				}
+			}
+			fmt.Fprintf(os.Stderr, "natsref: %s %d/%d (%v): %s\n", s.name, rep, cfg.reps, time.Since(t).Round(time.Millisecond), strings.Join(parts, " "))
+		}
+	}
+	if interrupted.Load() {
+		select {} // the signal handler exits
+	}
+	printTable(cfg, selected, results, failures, time.Since(began))
+	for _, n := range failures {
+		if n > 0 {
+			return 1
+		}
+	}
+	return 0
+}
+
+// raiseFileLimit sets the soft RLIMIT_NOFILE to the hard limit; children
+// inherit it (the fan-out needs ~1,000 sockets in the server).
+func raiseFileLimit() {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		fmt.Fprintln(os.Stderr, "natsref: raising the file limit:", err)
+	}
+	if lim.Cur < 4096 {
+		fmt.Fprintf(os.Stderr, "natsref: warning: only %d file descriptors; the fan-out needs ~1,100\n", lim.Cur)
+	}
+}
+
+func format(v float64, unit string) string {
+	switch {
+	case math.IsNaN(v):
+		return "-"
+	case unit == "%":
+		return fmt.Sprintf("%.1f %%", v)
+	case unit == "ms" && v < 10:
+		return fmt.Sprintf("%.2f ms", v)
+	}
+	return fmt.Sprintf("%.0f %s", v, unit)
+}
+
+func printTable(cfg *config, selected []scenario, results map[string][]float64, failures map[string]int, took time.Duration) {
+	fmt.Printf("\nnats-server reference (bench/natsref): loopback, %d repetitions per scenario, medians (min–max); took %v\n", cfg.reps, took.Round(time.Second))
+	fmt.Printf("nats-server %s (embedded, own process, default options), nats.go %s, %s; %d CPUs\n",
+		server.VERSION, nats.Version, runtime.Version(), runtime.NumCPU())
+	fmt.Printf("publisher: Publish, no Flush per message (the client's flusher goroutine writes); subscriber: %s\n", subModeText(cfg.subMode))
+	fmt.Printf("latency: 64 B every %v for %v (first %v left out); fanout: %d subscribers in %d processes, a message every %v for %v\n",
+		cfg.latInterval, cfg.latDuration, cfg.latWarmup, cfg.fanSubscribers, cfg.fanProcs, cfg.fanInterval, cfg.fanDuration)
+	fmt.Printf("load average before / after: %s / %s\n\n", cfg.loadBefore, loadAverage())
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tfigure\tmedian\tmin – max\truns")
+	for _, s := range selected {
+		for _, d := range metricDefs {
+			if d.scenario != s.name {
+				continue
+			}
+			vs := results[d.key]
+			med, lo, hi := median(vs)
+			label := strings.Replace(d.label, "N subscribers", fmt.Sprintf("%d subscribers", cfg.fanSubscribers), 1)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s – %s\t%d/%d\n", s.name, label, format(med, d.unit),
+				format(lo, d.unit), format(hi, d.unit), len(vs), cfg.reps)
+		}
+		if failures[s.name] > 0 {
+			fmt.Fprintf(tw, "%s\t%d repetition(s) FAILED (see above)\t\t\t\n", s.name, failures[s.name])
+		}
+	}
+	tw.Flush()
+}
+
+func subModeText(mode string) string {
+	if mode == "async" {
+		return "Subscribe with a handler (the subscription's delivery goroutine calls it)"
+	}
+	return "SubscribeSync + NextMsg in a goroutine per connection"
+}
+
+// loadAverage returns the 1-, 5- and 15-minute load averages.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
