@@ -29,7 +29,7 @@ fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-bench: bench-c bench-net ## benchmarks (COUNT=6 for benchstat-ready output)
+bench: bench-c bench-net bench-nats ## benchmarks (COUNT=6 for benchstat-ready output)
 	$(GO) test $(GOFLAGS) -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) ./...
 
 # The C library (libhakuban.so, include/hakuban.h) is built by CMake, which
@@ -67,6 +67,17 @@ NETBENCH_FLAGS ?=
 bench-net: ## network benchmarks: latency, absorption, fan-out, resync (real router processes)
 	$(GO) build $(GOFLAGS) -o $(BUILD_DIR)/hakuban-netbench ./bench/netbench
 	$(BUILD_DIR)/hakuban-netbench $(NETBENCH_FLAGS)
+
+# The nats-server reference for bench-net (bench/natsref/README.md): latency
+# and fan-out of nats-server measured the same way, in the same run, with
+# the raw TCP floor; medians over 3 runs, about a minute. bench/natsref is a
+# separate Go module (the hakuban module has no nats dependency; ./... does
+# not include it). NATSREF_FLAGS passes flags, e.g. NATSREF_FLAGS="-n 5".
+NATSREF_FLAGS ?=
+.PHONY: bench-nats
+bench-nats: ## nats-server reference for the network benchmarks (same method, same run)
+	cd bench/natsref && $(GO) build $(GOFLAGS) -o $(abspath $(BUILD_DIR))/hakuban-natsref .
+	$(BUILD_DIR)/hakuban-natsref $(NATSREF_FLAGS)
 
 FUZZTIME ?= 30s
 fuzz: ## run every fuzz target for FUZZTIME each
