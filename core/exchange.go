@@ -42,13 +42,17 @@ type Exchange struct {
 	handovers      []handover
 	rebalanceDirty bool
 	hooks          []func()
-	// batches counts goroutines delivering many changes at once: a hook
-	// batch of more than maxInlineHooks hooks (a fan-out), or a link's
-	// reader handling a frame of several messages. While one runs, links
-	// do not flush inline (link.markDirty): one goroutine would write a
-	// frame per change to link after link, where the links' writers share
-	// the work and batch the changes into frames.
-	batches  atomic.Int32
+	// fanouts counts hook batches of more than maxInlineHooks hooks
+	// running (a state fanned out to many links): while one runs, links
+	// leave their changes to the flushers (link.markDirty).
+	fanouts atomic.Int32
+	// batches counts links' readers handling a frame of several messages
+	// (a resync, a burst): while one runs, links leave their changes to
+	// their writers, which batch them into frames, instead of writing a
+	// frame per change inline.
+	batches atomic.Int32
+	// flushers flush links for fan-outs (flushers.go).
+	flushers flushers
 	counters Counters
 	// up is the upstream link's view of the exchange, nil without one.
 	up *upstream
@@ -130,6 +134,7 @@ func NewExchange(cfg Config) (*Exchange, error) {
 	}
 	ex.wg.Add(1)
 	go ex.maintain()
+	ex.startFlushers()
 	return ex, nil
 }
 
@@ -166,8 +171,8 @@ func (ex *Exchange) unlock() {
 	ex.hooks = nil
 	ex.mu.Unlock()
 	if len(hooks) > maxInlineHooks {
-		ex.batches.Add(1)
-		defer ex.batches.Add(-1)
+		ex.fanouts.Add(1)
+		defer ex.fanouts.Add(-1)
 	}
 	for _, f := range hooks {
 		f()
@@ -175,7 +180,7 @@ func (ex *Exchange) unlock() {
 }
 
 // maxInlineHooks is the largest batch of hooks whose link hooks may write
-// inline (see Exchange.batches).
+// inline (see Exchange.fanouts).
 const maxInlineHooks = 4
 
 // register adds a contract; called with mu held. It fails once the

@@ -279,9 +279,13 @@ func (l *link) shutdown() {
 }
 
 // markDirty queues it for the writer. Called from hooks, without ex.mu or
-// l.mu. A single object's change is written at once by the calling
-// goroutine when it can be (flushInline) and the change is not one of a
-// batch (Exchange.batches); anything else wakes the writer.
+// l.mu. A change that is part of a fan-out (Exchange.fanouts) is flushed
+// by the exchange's flushers, a few goroutines shared by all links, so
+// that a state going out to a thousand links wakes a few goroutines, not a
+// thousand writers. A single object's change outside a batch of changes
+// (Exchange.batches) is written at once by the calling goroutine when it
+// can be (flushInline). Anything else wakes the link's writer, which
+// batches what accumulates into frames.
 func (l *link) markDirty(it linkItem) {
 	l.mu.Lock()
 	switch v := it.(type) {
@@ -301,10 +305,30 @@ func (l *link) markDirty(it linkItem) {
 	l.dirty = append(l.dirty, it)
 	few := len(l.dirty) <= maxInlineItems
 	l.mu.Unlock()
-	if _, ok := it.(*linkObject); ok && few && l.ex.batches.Load() == 0 && l.flushInline() {
+	_, single := it.(*linkObject)
+	switch {
+	case l.ex.fanouts.Load() > 0:
+		l.ex.flushers.add(l)
+	case single && few && l.ex.batches.Load() == 0 && l.flushInline():
+	default:
+		l.wakeWriter()
+	}
+}
+
+// flushShared flushes the link for the exchange's flushers (a fan-out of a
+// state to many links): inline, without blocking; what
+// the connection does not take at once is left to the link's writer.
+func (l *link) flushShared() {
+	if !l.writeMu.TryLock() {
+		l.wakeWriter() // busy: the writer finds the items
 		return
 	}
-	l.wakeWriter()
+	err := l.flushDirty(true)
+	held := len(l.fw.held) > 0
+	l.writeMu.Unlock()
+	if err != nil || held {
+		l.wakeWriter()
+	}
 }
 
 func (l *link) wakeWriter() {
@@ -1239,7 +1263,12 @@ func (l *link) flushDirty(inline bool) error {
 		}
 	}
 	l.mu.Unlock()
-	for _, it := range items {
+	for i, it := range items {
+		if inline && len(w.held) > 0 {
+			// The connection is full: the writer goroutine takes over.
+			l.requeue(items[i:])
+			break
+		}
 		if err := it.flush(l, w); err != nil {
 			l.writeErr = err
 			return err
@@ -1250,6 +1279,30 @@ func (l *link) flushDirty(inline bool) error {
 		return err
 	}
 	return nil
+}
+
+// requeue puts items that were taken but not flushed back at the front of
+// the dirty list, except those queued again meanwhile.
+func (l *link) requeue(items []linkItem) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	back := make([]linkItem, 0, len(items)+len(l.dirty))
+	for _, it := range items {
+		switch v := it.(type) {
+		case *linkObject:
+			if v.queued {
+				continue
+			}
+			v.queued = true
+		case *tagItem:
+			if v.queued {
+				continue
+			}
+			v.queued = true
+		}
+		back = append(back, it)
+	}
+	l.dirty = append(back, l.dirty...)
 }
 
 // declareObjectID returns our id for d on this link, declaring it (and its

@@ -756,3 +756,86 @@ func TestLinkPeerThatStopsReadingNeverBlocksSend(t *testing.T) {
 		})
 	}
 }
+
+// TestLinkFanOutIsolatesStalledPeers: a state fanned out to more links
+// than maxInlineHooks goes through the exchange's flushers. Every peer
+// that reads gets the newest version; as many peers as there are flushers
+// stopped reading and hold nobody up (nor Send), and they get the newest
+// version when they read again.
+func TestLinkFanOutIsolatesStalledPeers(t *testing.T) {
+	for _, k := range transportKinds {
+		t.Run(k.name, func(t *testing.T) {
+			ex := newTestExchange(t, "router")
+			ctx := testCtx(t)
+			stalled := flusherCount()
+			peers := stalled + 2*maxInlineHooks
+			var ends []transport
+			for range peers {
+				a, b := k.pair(t, linkTiming{})
+				done := make(chan error, 1)
+				go func() { done <- ex.runLink(context.Background(), a, roleDownstream, linkPeer{Name: "raw"}) }()
+				t.Cleanup(func() { a.CloseNow(); <-done })
+				observe := wire.Append(wire.Append(nil, &wire.DeclareObject{ID: 1, JSON: []byte(`"x"`)}), &wire.ObjectObserve{Object: 1})
+				if err := b.Write(ctx, observe); err != nil {
+					t.Fatal(err)
+				}
+				ends = append(ends, b)
+			}
+			exp, err := ex.ExposeObject(MustObjectDescriptor("x"), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink, err := exp.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The first peers do not read. Each version goes out once the
+			// reading peers have the previous one, so that every version is
+			// a fan-out to all of them (a pending contract makes no hook).
+			const n, size = 400, 16 << 10
+			within(t, 20*time.Second, "a fan-out of every version while peers do not read", func() error {
+				for v := int64(1); v <= n; v++ {
+					if err := sink.Send(ObjectState{Version: Version{v}, Data: make([]byte, size)}); err != nil {
+						return err
+					}
+					for i := stalled; i < peers; i++ {
+						if got := readUntilVersion(ctx, ends[i], v); got != v {
+							return fmt.Errorf("peer %d: version %d, want %d", i, got, v)
+						}
+					}
+				}
+				return nil
+			})
+			for i := range stalled {
+				if v := readUntilVersion(ctx, ends[i], n); v != n {
+					t.Errorf("stalled peer %d, reading again: last version %d, want %d", i, v, n)
+				}
+			}
+		})
+	}
+}
+
+// readUntilVersion reads states of object 1 from tr until version want or a
+// later one, returning the last version seen (short of want on error or
+// timeout).
+func readUntilVersion(ctx context.Context, tr transport, want int64) int64 {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var last int64
+	for last < want {
+		frame, err := tr.Read(ctx)
+		if err != nil {
+			return last
+		}
+		msgs, err := wire.Decode(frame, wire.DefaultLimits())
+		if err != nil {
+			return last
+		}
+		for _, m := range msgs {
+			if s, ok := m.(*wire.State); ok && len(s.Version) > 0 {
+				last = s.Version[0]
+			}
+		}
+	}
+	return last
+}

@@ -1,0 +1,90 @@
+package core
+
+import (
+	"runtime"
+	"sync"
+)
+
+// flushers are a few goroutines per exchange that flush links for
+// fan-outs (link.markDirty while Exchange.fanouts is not zero). A state
+// fanned out to many links then costs a few goroutine wake-ups instead of
+// one per link, and the reader that delivers the next state competes with
+// a few runnable goroutines instead of a thousand writers. Flushers never
+// block on a peer (link.flushShared): what a connection does not take at
+// once goes to that link's own writer.
+type flushers struct {
+	mu     sync.Mutex
+	queue  []*link
+	queued map[*link]bool
+	wake   chan struct{} // one token: a flusher that takes it passes it on while work remains
+}
+
+// flusherCount is how many flushers an exchange runs: enough to use every
+// processor, few enough that a reader is never far behind them.
+func flusherCount() int {
+	return min(max(runtime.GOMAXPROCS(0), 1), 4)
+}
+
+// startFlushers starts the exchange's flushers; they end when ex.done is
+// closed.
+func (ex *Exchange) startFlushers() {
+	ex.flushers.queued = map[*link]bool{}
+	ex.flushers.wake = make(chan struct{}, 1)
+	for range flusherCount() {
+		ex.wg.Add(1)
+		go ex.flushLoop()
+	}
+}
+
+// add queues l for a flusher, once until it is flushed.
+func (f *flushers) add(l *link) {
+	f.mu.Lock()
+	if f.queued[l] {
+		f.mu.Unlock()
+		return
+	}
+	f.queued[l] = true
+	f.queue = append(f.queue, l)
+	f.mu.Unlock()
+	f.signal()
+}
+
+func (f *flushers) signal() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next takes the next queued link; nil when there is none. It passes the
+// wake-up token on while links remain, so that every flusher joins in.
+func (f *flushers) next() *link {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.queue) == 0 {
+		f.queue = nil
+		return nil
+	}
+	l := f.queue[0]
+	f.queue[0] = nil
+	f.queue = f.queue[1:]
+	delete(f.queued, l)
+	if len(f.queue) > 0 {
+		f.signal()
+	}
+	return l
+}
+
+func (ex *Exchange) flushLoop() {
+	defer ex.wg.Done()
+	for {
+		select {
+		case <-ex.done:
+			return
+		case <-ex.flushers.wake:
+		}
+		for l := ex.flushers.next(); l != nil; l = ex.flushers.next() {
+			l.flushShared()
+		}
+	}
+}
