@@ -188,6 +188,9 @@ type wsTransport struct {
 	sc syscall.RawConn
 	// sndbuf caches the socket's send buffer size (writable's caller only).
 	sndbuf int
+	// queuedEst bounds from above the bytes in the socket's send queue:
+	// the kernel's last answer plus the bytes written since.
+	queuedEst atomic.Int64
 
 	mu     sync.Mutex
 	cause  error // why the transport closed; the first cause wins
@@ -301,6 +304,7 @@ func (t *wsTransport) Write(ctx context.Context, frame []byte) error {
 	if err := t.conn.Write(context.Background(), websocket.MessageBinary, frame); err != nil {
 		return t.connError(err)
 	}
+	t.queuedEst.Add(int64(len(frame) + wsMaxHeader))
 	t.bytesOut.Add(uint64(len(frame)))
 	t.framesOut.Add(1)
 	return nil
@@ -314,14 +318,20 @@ func (t *wsTransport) Write(ctx context.Context, frame []byte) error {
 // Writing only when this holds lets a goroutine other than the link's
 // writer write without risking to block on a slow peer.
 //
-// The send buffer's size is cached: the kernel only grows it (autotuning),
-// so a stale size errs on the safe side; it is read again when the check
-// fails. Called by one goroutine at a time (the link's flusher).
+// The kernel is asked only when needed. The send buffer's size is cached:
+// the kernel only grows it (autotuning), so a stale size errs on the safe
+// side. The queue is estimated from above: what the kernel said last time
+// plus every byte written since (acknowledgements only shrink it); while
+// that estimate passes, no system call is made. Called by one goroutine
+// at a time (the link's flusher).
 func (t *wsTransport) writable(n int) bool {
 	if t.sc == nil || t.closing.Load() {
 		return false
 	}
 	need := 2*n + wsMaxHeader
+	if t.sndbuf > 0 && int(t.queuedEst.Load())+need <= t.sndbuf/2 {
+		return true
+	}
 	for fresh := false; ; fresh = true {
 		queued, sndbuf := 0, t.sndbuf
 		ok := false
@@ -337,6 +347,7 @@ func (t *wsTransport) writable(n int) bool {
 			return false
 		}
 		t.sndbuf = sndbuf
+		t.queuedEst.Store(int64(queued))
 		if queued+need <= sndbuf/2 {
 			return true
 		}
