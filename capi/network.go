@@ -8,6 +8,7 @@ import "C"
 import (
 	"math"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -16,8 +17,8 @@ import (
 )
 
 // The network section of the header: connectors and listeners. Both wrap a
-// core value; neither is a stream (no try/next/fd), the connector offers a
-// blocking wait on its status instead.
+// core value; neither is a stream (no try/next), the connector offers a
+// blocking wait on its status and a pollable fd for status changes instead.
 
 // connectorObj is a connector handle. dropped is closed by drop, before the
 // core connector is closed, so that blocked waits return at once.
@@ -25,6 +26,112 @@ type connectorObj struct {
 	entry
 	c       *core.Connector
 	dropped chan struct{}
+	sfd     statusFd
+}
+
+// statusKey is what a status change is about: the fields of
+// hakuban_connector_status_info (a change of URL or error alone comes with
+// a change of state or counters).
+type statusKey struct {
+	state    core.ConnectorState
+	connects uint64
+	failures uint64
+}
+
+func keyOf(st core.ConnectorStatus) statusKey {
+	return statusKey{st.State, st.Connects, uint64(st.Failures)}
+}
+
+// statusFd is a connector's status fd (hakuban_connector_status_fd): an
+// eventfd readable exactly while the connector's status differs from the
+// one last handed to the caller (seen), and for good once the connector is
+// closed. seen starts as every connector's first status (connecting, no
+// connects, no failures).
+//
+// The fd is signaled by the core connector's notify hook (installed when
+// the fd is made; it runs after every status change, without the core's
+// lock) and by saw when the status moved on while it was being handed out;
+// it is drained only by saw. Both compare the current status with seen
+// under mu, so the fd and "differs from seen" always agree, and it is never
+// written after it was closed. Lock order: mu, then the core connector's.
+type statusFd struct {
+	mu       sync.Mutex
+	seen     statusKey
+	rfd, wfd C.int // valid while made is true
+	made     bool
+	signaled bool
+	closed   bool
+}
+
+// update makes the fd readable if the current status differs from seen
+// (or is final) and, when mayClear, not readable if it does not. Called
+// with mu held.
+func (s *statusFd) update(cur core.ConnectorStatus, mayClear bool) {
+	if !s.made {
+		return
+	}
+	want := keyOf(cur) != s.seen || cur.State == core.ConnectorClosed
+	switch {
+	case want && !s.signaled:
+		C.hakuban__fd_signal(s.wfd)
+		s.signaled = true
+	case !want && s.signaled && mayClear:
+		C.hakuban__fd_drain(s.rfd)
+		s.signaled = false
+	}
+}
+
+// saw records that st was handed to the caller. A change after st (whose
+// hook may have run before this) leaves the fd readable.
+func (s *statusFd) saw(c *core.Connector, st core.ConnectorStatus) {
+	s.mu.Lock()
+	s.seen = keyOf(st)
+	s.update(c.Status(), true)
+	s.mu.Unlock()
+}
+
+// notify is the core connector's hook.
+func (s *statusFd) notify(c *core.Connector) {
+	s.mu.Lock()
+	s.update(c.Status(), false)
+	s.mu.Unlock()
+}
+
+// fd returns the status fd, making it (and installing the hook) on first
+// use.
+func (s *statusFd) fd(fn string, c *core.Connector) (C.int, C.int32_t) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return -1, errorf(core.CodeInvalidHandle, fn, "the handle was dropped")
+	}
+	if s.made {
+		return s.rfd, rcOK
+	}
+	r, w, rc := newWakeFd(fn)
+	if rc != rcOK {
+		return -1, rc
+	}
+	s.rfd, s.wfd, s.made = r, w, true
+	// Changes from now on run the hook (it waits for mu); changes before
+	// are seen by this update.
+	c.SetNotify(func() { s.notify(c) })
+	s.update(c.Status(), false)
+	return r, rcOK
+}
+
+// shutdown removes the hook and closes the fd. Called once, by drop, after
+// the core connector was closed (so the hook no longer runs).
+func (s *statusFd) shutdown(c *core.Connector) {
+	c.SetNotify(nil)
+	s.mu.Lock()
+	s.closed = true
+	made, rfd, wfd := s.made, s.rfd, s.wfd
+	s.made, s.signaled = false, false
+	s.mu.Unlock()
+	if made {
+		C.hakuban__fd_close(rfd, wfd)
+	}
 }
 
 type listenerObj struct {
@@ -183,8 +290,28 @@ func hakuban_connector_status(out *C.hakuban_connector_status_info, connector C.
 	if rc != rcOK {
 		return rc
 	}
-	fillConnectorStatus(out, o.c.Status())
+	st := o.c.Status()
+	o.sfd.saw(o.c, st)
+	fillConnectorStatus(out, st)
 	return rcOK
+}
+
+//export hakuban_connector_status_fd
+func hakuban_connector_status_fd(out *C.int, connector C.hakuban_connector) (rc C.int32_t) {
+	defer guard(&rc)
+	const fn = "hakuban_connector_status_fd"
+	if out == nil {
+		return nullArg(fn, "out")
+	}
+	o, rc := lookup[connectorObj](fn, uint64(connector), kindConnector)
+	if rc != rcOK {
+		return rc
+	}
+	fd, rc := o.sfd.fd(fn, o.c)
+	if rc == rcOK {
+		*out = fd
+	}
+	return rc
 }
 
 // waitDone reports whether a wait for want is over with st: OK (reached),
@@ -237,23 +364,26 @@ func hakuban_connector_wait(out *C.hakuban_connector_status_info, connector C.ha
 		close(closed)
 		timeout = closed // only look
 	}
+	// The status handed out counts as read for the status fd.
+	give := func(st core.ConnectorStatus, rc C.int32_t) C.int32_t {
+		o.sfd.saw(o.c, st)
+		fillConnectorStatus(out, st)
+		return rc
+	}
 	// Watch returns the status with a channel closed at its next change:
 	// no lock is held while waiting, and no change is missed between the
 	// look and the wait.
 	for {
 		st, changed := o.c.Watch()
 		if rc := waitDone(st, int32(state), seen); rc >= 0 {
-			fillConnectorStatus(out, st)
-			return rc
+			return give(st, rc)
 		}
 		select {
 		case <-changed:
 		case <-o.dropped:
-			fillConnectorStatus(out, o.c.Status())
-			return rcEnd
+			return give(o.c.Status(), rcEnd)
 		case <-timeout:
-			fillConnectorStatus(out, st)
-			return rcTimeout
+			return give(st, rcTimeout)
 		}
 	}
 }
@@ -311,7 +441,8 @@ func hakuban_connector_drop(connector C.hakuban_connector) (rc C.int32_t) {
 	}
 	o := v.(*connectorObj)
 	close(o.dropped) // wake waiters first: Close takes up to the close timeout
-	o.c.Close()
+	o.c.Close()      // the status becomes closed: a polled status fd wakes
+	o.sfd.shutdown(o.c)
 	return rcOK
 }
 

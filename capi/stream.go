@@ -120,10 +120,10 @@ func (w *waker) fd(fn string) (C.int, C.int32_t) {
 		w.mu.Unlock()
 		return fd, rcOK
 	}
-	var r, wr C.int
-	if errno := C.hakuban__fd_new(&r, &wr); errno != 0 {
+	r, wr, rc := newWakeFd(fn)
+	if rc != rcOK {
 		w.mu.Unlock()
-		return -1, errorf(core.CodeInternal, fn, "cannot make an eventfd: errno %d", int(errno))
+		return -1, rc
 	}
 	w.rfd, w.wfd = r, wr
 	w.armed.Store(true)
@@ -132,6 +132,14 @@ func (w *waker) fd(fn string) (C.int, C.int32_t) {
 	// pending or the stream has ended, which signals the new fd.
 	w.install(w.notifyFn)
 	return r, rcOK
+}
+
+// newWakeFd makes a wake-up fd (an eventfd: read end == write end).
+func newWakeFd(fn string) (r, w C.int, rc C.int32_t) {
+	if errno := C.hakuban__fd_new(&r, &w); errno != 0 {
+		return -1, -1, errorf(core.CodeInternal, fn, "cannot make an eventfd: errno %d", int(errno))
+	}
+	return r, w, rcOK
 }
 
 // setCallback replaces the callback registration (fn nil clears it).

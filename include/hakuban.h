@@ -74,6 +74,10 @@
  *                                was taken the fd may stay readable until
  *                                that HAKUBAN_EMPTY.
  * plus an optional callback (_set_callback, see hakuban_notify_fn).
+ * A connector's status is waited on the same three ways:
+ * hakuban_connector_status (never blocks), hakuban_connector_wait (with a
+ * timeout) and hakuban_connector_status_fd (readable while the status
+ * changed since you last read it).
  * A contract's _close(h) ends its stream: every blocked _next in any thread
  * returns HAKUBAN_END at once, the fd becomes readable, the handle stays
  * valid until dropped. _drop closes and releases the handle (a sink's _drop
@@ -135,6 +139,7 @@ extern "C" {
  * Changes within ABI 0 (additions only):
  *   - the network section: hakuban_connector_* and hakuban_listener_*, with
  *     their handle kinds, options structs and enum hakuban_connector_state.
+ *   - hakuban_connector_status_fd (a pollable fd for a connector's status).
  */
 #define HAKUBAN_ABI_VERSION 0
 
@@ -1337,7 +1342,8 @@ typedef struct hakuban_connector_status_info {
 } hakuban_connector_status_info;
 
 /**
- * Stores in *out the connector's current status. Never blocks.
+ * Stores in *out the connector's current status. Never blocks. It counts
+ * as reading the status for hakuban_connector_status_fd.
  *
  * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
  * HAKUBAN_ERR_INVALID_HANDLE.
@@ -1345,9 +1351,33 @@ typedef struct hakuban_connector_status_info {
 int32_t hakuban_connector_status(hakuban_connector_status_info *out, hakuban_connector connector);
 
 /**
+ * Stores in *out a file descriptor for poll/select/epoll that is readable
+ * exactly while the connector's status (state, connects or failures)
+ * differs from the one the library last stored in your *out, by
+ * hakuban_connector_status or hakuban_connector_wait (before either was
+ * called: from a new connector's CONNECTING with no connects and no
+ * failures). Reading the status makes it not readable until the next
+ * change; a change that happens while you read leaves it readable. Once
+ * the connector is CLOSED (its exchange was dropped) it stays readable for
+ * good, like the fd of an ended stream. So: wait for readable, call
+ * hakuban_connector_status, act on the state, wait again (changes in
+ * between coalesce).
+ *
+ * The fd belongs to the handle: do not read, write or close it; it is
+ * closed when the connector is dropped (so stop polling it first; a drop
+ * makes it readable just before). Every call returns the same fd.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
+ * HAKUBAN_ERR_INVALID_HANDLE; HAKUBAN_ERR_INTERNAL if the system is out of
+ * file descriptors.
+ */
+int32_t hakuban_connector_status_fd(int *out, hakuban_connector connector);
+
+/**
  * Waits up to timeout_ms (negative: forever; 0: only look) for a status,
  * and stores the status it returns with in *out (on HAKUBAN_OK,
- * HAKUBAN_TIMEOUT and HAKUBAN_END alike).
+ * HAKUBAN_TIMEOUT and HAKUBAN_END alike; that counts as reading the status
+ * for hakuban_connector_status_fd).
  *
  * With state one of enum hakuban_connector_state, it waits until the
  * connector is in that state (at once if it already is). With state
@@ -1398,7 +1428,8 @@ int32_t hakuban_connector_last_error(char **out, hakuban_connector connector);
 
 /**
  * Stops the connector and releases the handle: blocked
- * hakuban_connector_wait calls return HAKUBAN_END, the link is closed with
+ * hakuban_connector_wait calls return HAKUBAN_END, its status fd is closed
+ * (after being made readable), the link is closed with
  * a WebSocket close (so the upstream forgets this exchange's contracts at
  * once, instead of after a ping timeout), and the call returns once the
  * connector has stopped (a graceful close takes at most about 2 s). The

@@ -276,6 +276,7 @@ static void test_bad_handles_everywhere(void) {
     CHECK_BAD(stale.conn, live.lst, hakuban_connector_status(&cst, H));
     CHECK_BAD(stale.conn, live.lst, hakuban_connector_wait(&cst, H, -1, 0));
     CHECK_BAD(stale.conn, live.lst, hakuban_connector_wait(&cst, H, HAKUBAN_CONNECTOR_CONNECTED, -1));
+    CHECK_BAD(stale.conn, live.lst, hakuban_connector_status_fd(&fd, H));
     CHECK_BAD(stale.conn, live.lst, hakuban_connector_url(&s, H));
     CHECK_BAD(stale.conn, live.lst, hakuban_connector_last_error(&s, H));
     CHECK_BAD_DROP(stale.conn, live.lst, hakuban_connector_drop);
@@ -342,6 +343,7 @@ static void test_double_drop(void) {
     OK(hakuban_object_observe_contract_set_callback(oobs, count_drop, NULL, NULL));
     hakuban_connector conn = 0;
     OK(hakuban_connector_new(&conn, ex, nowhere, 1, NULL));
+    OK(hakuban_connector_status_fd(&fd, conn)); /* the connector's fd is closed by its drop */
     hakuban_listener lst = make_listener(ex);
 
 #define TWICE(fn, h)                                                                               \
@@ -455,6 +457,7 @@ static void test_null_outputs(void) {
     OK(hakuban_connector_new(&conn, ex, nowhere, 1, NULL));
     NUL(hakuban_connector_status(NULL, conn));
     NUL(hakuban_connector_wait(NULL, conn, -1, 0));
+    NUL(hakuban_connector_status_fd(NULL, conn));
     NUL(hakuban_connector_url(NULL, conn));
     NUL(hakuban_connector_last_error(NULL, conn));
     NUL(hakuban_listener_new(NULL, ex, NULL));

@@ -341,6 +341,94 @@ static void test_wait_any_change_sees_every_state(void) {
     OK(hakuban_exchange_drop(a));
 }
 
+/* ---- the status fd: readable exactly while the status changed since it
+ * was last read ---- */
+
+static void test_status_fd(void) {
+    hakuban_exchange a = make_exchange(), b = make_exchange();
+    hakuban_listener l = listen_any(a);
+    char url[256];
+    url_of(l, url, sizeof url);
+    hakuban_connector c = connect_to(b, url);
+    int fd = -1, again = -1;
+    OK(hakuban_connector_status_fd(&fd, c));
+    OK(hakuban_connector_status_fd(&again, c));
+    CHECK(fd >= 0 && again == fd);
+
+    /* the link comes up: a change since the connector was made */
+    CHECK(readable(fd, LINK_MS));
+    CHECK(readable(fd, 0)); /* level-triggered: stays readable until read */
+    hakuban_connector_status_info st;
+    OK(hakuban_connector_wait(&st, c, HAKUBAN_CONNECTOR_CONNECTED, LINK_MS));
+    CHECK(st.connects == 1);
+    CHECK(!readable(fd, 0)); /* the wait handed out the status: read */
+    OK(hakuban_connector_status(&st, c));
+    CHECK(st.state == HAKUBAN_CONNECTOR_CONNECTED);
+    CHECK(!readable(fd, 50)); /* nothing changes while the link is up */
+
+    /* the upstream goes away: readable again, until read */
+    OK(hakuban_listener_drop(l));
+    CHECK(readable(fd, LINK_MS));
+    CHECK(readable(fd, 0));
+    OK(hakuban_connector_status(&st, c));
+    CHECK(st.state != HAKUBAN_CONNECTOR_CONNECTED);
+    /* (it keeps retrying, so the next change may come at any moment) */
+
+    /* the exchange is dropped: CLOSED, readable for good, also after a read */
+    OK(hakuban_exchange_drop(b));
+    OK(hakuban_connector_wait(&st, c, HAKUBAN_CONNECTOR_CLOSED, LINK_MS));
+    CHECK(readable(fd, 0));
+    OK(hakuban_connector_status(&st, c));
+    CHECK(st.state == HAKUBAN_CONNECTOR_CLOSED);
+    CHECK(readable(fd, 0));
+    CHECK_RC(hakuban_connector_wait(&st, c, -1, 0), HAKUBAN_END);
+    CHECK(readable(fd, 0));
+    OK(hakuban_connector_drop(c)); /* closes the fd */
+    OK(hakuban_exchange_drop(a));
+}
+
+/* The fd made after a change: readable at once unless the change was read. */
+static void test_status_fd_made_late(void) {
+    hakuban_exchange a = make_exchange(), b = make_exchange();
+    hakuban_listener l = listen_any(a);
+    char url[256];
+    url_of(l, url, sizeof url);
+    hakuban_connector c = connect_to(b, url);
+    hakuban_connector_status_info st;
+    OK(hakuban_connector_wait(&st, c, HAKUBAN_CONNECTOR_CONNECTED, LINK_MS));
+    int fd = -1;
+    OK(hakuban_connector_status_fd(&fd, c));
+    CHECK(!readable(fd, 0)); /* CONNECTED was read (by the wait) */
+    OK(hakuban_connector_drop(c));
+
+    /* a connector whose status was never read: its first status
+     * (CONNECTING, no connects) counts as read. An object crossing the link
+     * shows it is up without reading the status. */
+    c = connect_to(b, url);
+    hakuban_object_descriptor d = make_object("\"late fd\"", NULL);
+    hakuban_object_expose_contract exp = 0;
+    hakuban_object_observe_contract obs = 0;
+    OK(hakuban_object_expose_contract_new(&exp, a, d, 1));
+    OK(hakuban_object_observe_contract_new(&obs, b, d));
+    hakuban_object_state_sink sink = 0;
+    OK(hakuban_object_expose_contract_next(&sink, exp, LINK_MS));
+    send_text(sink, 1, "up");
+    expect_text(obs, "up");
+    OK(hakuban_connector_status_fd(&fd, c));
+    CHECK(readable(fd, 0)); /* at once: it changed before the fd was made */
+    OK(hakuban_connector_status(&st, c));
+    CHECK(st.state == HAKUBAN_CONNECTOR_CONNECTED && st.connects == 1);
+    CHECK(!readable(fd, 0));
+    OK(hakuban_object_state_sink_drop(sink));
+    OK(hakuban_object_observe_contract_drop(obs));
+    OK(hakuban_object_expose_contract_drop(exp));
+    OK(hakuban_object_descriptor_drop(d));
+    OK(hakuban_connector_drop(c));
+    OK(hakuban_listener_drop(l));
+    OK(hakuban_exchange_drop(b));
+    OK(hakuban_exchange_drop(a));
+}
+
 /* Fail over: the first URL does not answer, the second does. */
 static void test_url_list_fails_over(void) {
     hakuban_exchange a = make_exchange(), b = make_exchange();
@@ -646,6 +734,8 @@ static const test_case tests[] = {
     T(test_tags_over_the_link),
     T(test_connector_status_through_reconnect),
     T(test_wait_any_change_sees_every_state),
+    T(test_status_fd),
+    T(test_status_fd_made_late),
     T(test_url_list_fails_over),
     T(test_drop_wakes_wait),
     T(test_exchange_drop_closes_connector),

@@ -9,15 +9,6 @@
 
 #include "testutil.h"
 
-/* Whether fd is readable, waiting up to timeout_ms. */
-static bool readable(int fd, int timeout_ms) {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    int n = poll(&p, 1, timeout_ms);
-    CHECK(n >= 0);
-    CHECK((p.revents & (POLLERR | POLLNVAL)) == 0);
-    return n == 1 && (p.revents & POLLIN);
-}
-
 /* ---- close and drop wake a blocked next ---- */
 
 enum stream_kind { OBJECT_OBSERVE, OBJECT_EXPOSE, TAG_OBSERVE, TAG_EXPOSE, SINK };

@@ -9,6 +9,7 @@
 
 #define _GNU_SOURCE
 #include <inttypes.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -79,6 +80,15 @@ static inline bool wait_for(bool (*pred)(void *), void *arg, int timeout_ms) {
         if (now_ms() >= deadline) return false;
         sleep_ms(1);
     }
+}
+
+/* Whether fd is readable, waiting up to timeout_ms (0: only look). */
+static inline bool readable(int fd, int timeout_ms) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int n = poll(&p, 1, timeout_ms);
+    CHECK(n >= 0);
+    CHECK((p.revents & (POLLERR | POLLNVAL)) == 0);
+    return n == 1 && (p.revents & POLLIN);
 }
 
 static inline bool atomic_nonzero(void *p) { return atomic_load((atomic_int *)p) != 0; }
