@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import selectors
 import signal
 import subprocess
 import sys
@@ -106,6 +107,62 @@ def test_connector_wait_async(linked) -> None:  # type: ignore[no-untyped-def]
     _up, _down, _listener, connector = linked
     status = asyncio.run(connector.wait_async(ConnectorState.CONNECTED, timeout=T))
     assert status.state is ConnectorState.CONNECTED
+
+
+def test_connector_fileno_readable_while_the_status_changed(linked) -> None:  # type: ignore[no-untyped-def]
+    _up, _down, listener, connector = linked
+    with selectors.DefaultSelector() as sel:
+        sel.register(connector, selectors.EVENT_READ)
+        # the link comes up: readable until the status is read
+        assert sel.select(T), "the connector's fd did not become readable"
+        status = connector.wait_connected(timeout=T)
+        assert status.state is ConnectorState.CONNECTED and status.connects == 1
+        assert sel.select(0) == []  # read (by the wait): not readable
+        # the listener goes away: readable again, until read
+        listener.close()
+        assert sel.select(T), "the fd did not become readable when the link went down"
+        assert connector.status.state is not ConnectorState.CONNECTED
+        sel.unregister(connector)
+    connector.close()
+    with pytest.raises(hakuban.ClosedError):
+        connector.fileno()
+
+
+def test_connector_asyncio_waits_on_the_fd(linked) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    up, _down, listener, connector = linked
+
+    async def main() -> None:
+        # the link comes up: wait_async wakes on the fd and returns the status
+        status = await connector.wait_async(ConnectorState.CONNECTED, timeout=T)
+        assert status.state is ConnectorState.CONNECTED and status.connects == 1
+        # changes from the first __anext__ on (it reads the status CONNECTED)
+        changes = connector.changes_async(timeout=T)
+        nxt = asyncio.ensure_future(changes.__anext__())
+        await asyncio.sleep(0)  # one loop turn: it has read the status and waits on the fd
+        assert not nxt.done()
+        # the upstream goes away: the next change leaves CONNECTED
+        port = listener.address[1]
+        listener.close()
+        status = await asyncio.wait_for(nxt, T)
+        assert status.state is not ConnectorState.CONNECTED
+        # it comes back: wait_async returns the new status
+        back = up.listen(f"127.0.0.1:{port}")
+        status = await connector.wait_async(ConnectorState.CONNECTED, timeout=T)
+        assert status.state is ConnectorState.CONNECTED and status.connects == 2
+        # closing the connector ends both kinds of wait
+        waiter = asyncio.ensure_future(connector.wait_async(ConnectorState.DISCONNECTED))
+        following = asyncio.ensure_future(changes.__anext__())
+        await asyncio.sleep(0)  # one loop turn: both wait on the fd
+        assert not waiter.done() and not following.done()
+        connector.close()
+        with pytest.raises(hakuban.EndOfStream):
+            await asyncio.wait_for(waiter, T)
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(following, T)
+        back.close()
+
+    asyncio.run(main())
 
 
 # ---------------------------------------------------------------------------

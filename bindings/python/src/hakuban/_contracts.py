@@ -194,6 +194,28 @@ class _Pollable(Resource):
             aw = self._aw = _AsyncWaiter(loop, self.fileno())
         return aw
 
+    async def _readable_async(self, loop: asyncio.AbstractEventLoop,
+                              deadline: Optional[float]) -> bool:
+        """Waits on ``loop`` until the fd is readable or the handle is
+        closed; False if ``deadline`` (loop time, None: none) came first."""
+        aw = self._async_waiter(loop)
+        fut = aw.wait()
+        try:
+            if deadline is None:
+                await fut
+            else:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise asyncio.TimeoutError
+                await asyncio.wait_for(fut, left)
+        except asyncio.TimeoutError:
+            aw.discard(fut)
+            return False
+        except BaseException:
+            aw.discard(fut)
+            raise
+        return True
+
     def _fail(self, rc: int) -> NoReturn:
         """Raises for an error code. A handle that went stale because another
         thread closed us (or the interpreter's exit ran our finalizer) is
@@ -322,22 +344,8 @@ class _Stream(_Pollable, Generic[T]):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while rc == EMPTY:
-            aw = self._async_waiter(loop)
-            fut = aw.wait()
-            try:
-                if deadline is None:
-                    await fut
-                else:
-                    left = deadline - loop.time()
-                    if left <= 0:
-                        raise asyncio.TimeoutError
-                    await asyncio.wait_for(fut, left)
-            except asyncio.TimeoutError:
-                aw.discard(fut)
-                raise Timeout(f"nothing arrived on the {self._what} within {timeout} s") from None
-            except BaseException:
-                aw.discard(fut)
-                raise
+            if not await self._readable_async(loop, deadline):
+                raise Timeout(f"nothing arrived on the {self._what} within {timeout} s")
             if not self._h:
                 raise EndOfStream(f"the {self._what} was closed")
             rc, item = self._try(self._hc)
@@ -746,22 +754,8 @@ class ObjectStateSink(_Pollable):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            aw = self._async_waiter(loop)
-            fut = aw.wait()
-            try:
-                if deadline is None:
-                    await fut
-                else:
-                    left = deadline - loop.time()
-                    if left <= 0:
-                        raise asyncio.TimeoutError
-                    await asyncio.wait_for(fut, left)
-            except asyncio.TimeoutError:
-                aw.discard(fut)
+            if not await self._readable_async(loop, deadline):
                 return self.revoked
-            except BaseException:
-                aw.discard(fut)
-                raise
             if self.revoked:
                 return True
 

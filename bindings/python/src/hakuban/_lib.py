@@ -229,6 +229,13 @@ _NETWORK_PROTOTYPES: Sequence[Tuple[str, Any, List[Any], bool]] = (
 )
 
 
+# Added to the network section later (within ABI 0): a library without it
+# still loads (Connector.fileno and the Connector's asyncio waits then raise
+# LibraryError).
+_STATUS_FD_PROTOTYPE: Tuple[str, Any, List[Any], bool] = (
+    "hakuban_connector_status_fd", _i32, [POINTER(c_int), _u64], False)
+
+
 #: Functions also offered without argtypes through ``F`` (see the module
 #: docstring). Their callers pass ctypes objects only.
 FAST_FUNCTIONS = frozenset((
@@ -248,6 +255,7 @@ class Functions:
     version: str
     abi_version: int
     has_network: bool
+    has_status_fd: bool
 
     def __getattr__(self, name: str) -> Any:  # only reached for undeclared names
         raise AttributeError(f"libhakuban function {name} is not declared in hakuban._lib")
@@ -310,6 +318,13 @@ def _load(path: str) -> Tuple[Functions, Functions]:
         except AttributeError:
             fns.has_network = False
             break
+        f.restype = restype
+        f.argtypes = argtypes
+        setattr(fns, name, f)
+    name, restype, argtypes, _ = _STATUS_FD_PROTOTYPE
+    f = getattr(pydll, name, None) if fns.has_network else None
+    fns.has_status_fd = f is not None
+    if f is not None:
         f.restype = restype
         f.argtypes = argtypes
         setattr(fns, name, f)

@@ -7,11 +7,13 @@ import enum
 import math
 import time
 from ctypes import byref, c_char_p, c_uint64, c_void_p, string_at
-from typing import TYPE_CHECKING, Iterator, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, AsyncIterator, Iterator, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
 from urllib.parse import urlsplit
 
 from . import _lib
-from ._errors import EndOfStream, LibraryError, Timeout
+from ._contracts import _Pollable
+from ._errors import ClosedError, EndOfStream, LibraryError, Timeout
 from ._resource import Resource
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,7 +84,7 @@ def _path(p: Optional[str]) -> Optional[bytes]:
     return None if p is None else str(p).encode()
 
 
-class Connector(Resource):
+class Connector(_Pollable):
     """Keeps an exchange linked to its upstream (a router, or another
     process's Listener): dials ``urls`` in order of preference, uses the
     first that answers, fails over to the next when the link is lost, and
@@ -90,13 +92,15 @@ class Connector(Resource):
 
     It returns at once; contracts need not wait for the link (they are
     declared whenever it comes up). Use ``wait_connected()`` when you need
-    it up, ``status`` to see it, ``changes()`` to follow it. An exchange
-    has at most one connector; close it to make another. Durations are in
-    seconds; None keeps the library's default.
+    it up, ``status`` to see it, ``changes()`` (or ``async for`` over
+    ``changes_async()``, or ``fileno()`` in a selector) to follow it. An
+    exchange has at most one connector; close it to make another. Durations
+    are in seconds; None keeps the library's default.
     """
 
     __slots__ = ("_exchange", "_urls")
     _drop_name = "hakuban_connector_drop"
+    _fd_name = "hakuban_connector_status_fd"
     _what = "connector"
 
     def __init__(self, exchange: "Exchange", urls: Union[str, Sequence[str]], *,
@@ -105,7 +109,7 @@ class Connector(Resource):
                  ping_interval: Optional[float] = None, ping_timeout: Optional[float] = None,
                  tls_ca_file: Optional[str] = None, tls_cert_file: Optional[str] = None,
                  tls_key_file: Optional[str] = None) -> None:
-        self._h = 0
+        self._init_pollable()
         _need_network()
         url_list = [urls] if isinstance(urls, str) else list(urls)
         self._urls: Tuple[str, ...] = tuple(url_list)
@@ -155,13 +159,28 @@ class Connector(Resource):
 
     @property
     def status(self) -> ConnectorStatus:
-        """The current status (never blocks)."""
+        """The current status (never blocks). Reading it makes ``fileno()``
+        not readable until the next change."""
         return self._status(self._info())
 
     @property
     def state(self) -> ConnectorState:
-        """The current state (never blocks)."""
+        """The current state (never blocks; reads the status like
+        ``status``)."""
         return ConnectorState(self._info().state)
+
+    def fileno(self) -> int:
+        """A file descriptor that is readable exactly while the status
+        (state, connects or failures) changed since it was last read (by
+        ``status``, ``state``, ``wait``, ``changes`` or the async waits), for
+        select/poll/selectors: when it is readable, read ``status``. It
+        belongs to this object: do not read or close it, and stop watching
+        it before close() (``wait_async`` and ``changes_async`` do this
+        themselves)."""
+        if not getattr(_lib.L, "has_status_fd", False):
+            raise LibraryError(f"libhakuban at {_lib.L.path} has no "
+                               "hakuban_connector_status_fd: it is older than this binding")
+        return _Pollable.fileno(self)
 
     def _wait(self, info: "_lib.ConnectorStatusInfo", state: int,
               timeout: Optional[float]) -> int:
@@ -215,14 +234,29 @@ class Connector(Resource):
                 return
             yield self._status(info)
 
+    async def _changed_async(self, loop: asyncio.AbstractEventLoop,
+                             deadline: Optional[float]) -> bool:
+        """Waits on the status fd until the status changed since it was last
+        read; False if ``deadline`` (loop time) came first. Raises
+        EndOfStream when the connector is closed meanwhile."""
+        try:
+            readable = await self._readable_async(loop, deadline)
+        except ClosedError:
+            readable = True
+        if not self._h:
+            raise EndOfStream("the connector was closed")
+        return readable
+
     async def wait_async(self, state: ConnectorState = ConnectorState.CONNECTED,
-                         timeout: Optional[float] = None, poll: float = 0.01) -> ConnectorStatus:
-        """``wait`` for asyncio. The library offers no readiness fd for a
-        connector's status, so this polls it every ``poll`` seconds."""
+                         timeout: Optional[float] = None) -> ConnectorStatus:
+        """``wait`` for asyncio: waits on the status fd (``fileno()``) with
+        ``loop.add_reader``, never blocking the loop. Raises Timeout, or
+        EndOfStream when it can no longer get there (also when the connector
+        is closed meanwhile)."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            info = self._info()
+            info = self._info()  # read: the fd is readable again at the next change
             if info.state == state:
                 return self._status(info)
             if info.state == ConnectorState.CLOSED or (
@@ -230,10 +264,32 @@ class Connector(Resource):
                 status = self._status(info)
                 raise EndOfStream(f"the connector cannot become {ConnectorState(state).name}: "
                                   f"it is {status.state.name} (last error: {status.last_error})")
-            if deadline is not None and loop.time() >= deadline:
+            if not await self._changed_async(loop, deadline):
                 raise Timeout(f"the connector did not get to {ConnectorState(state).name} within "
                               f"{timeout} s (it is {ConnectorState(info.state).name})")
-            await asyncio.sleep(poll)
+
+    async def changes_async(self, timeout: Optional[float] = None) -> AsyncIterator[ConnectorStatus]:
+        """``changes`` for asyncio: ``async for status in
+        connector.changes_async():`` yields the status every time it changes
+        (state, connects or failures; changes in between coalesce), waiting
+        on the status fd, until the connector or its exchange is closed
+        (CLOSED is the last status yielded). ``timeout`` bounds each wait
+        (Timeout)."""
+        loop = asyncio.get_running_loop()
+        info = self._info()
+        last = (info.state, info.connects, info.failures)
+        while info.state != ConnectorState.CLOSED:
+            deadline = None if timeout is None else loop.time() + timeout
+            try:
+                changed = await self._changed_async(loop, deadline)
+            except EndOfStream:
+                return
+            if not changed:
+                raise Timeout(f"the connector's status did not change within {timeout} s")
+            info = self._info()
+            if (info.state, info.connects, info.failures) != last:
+                last = (info.state, info.connects, info.failures)
+                yield self._status(info)
 
     def close(self) -> None:
         """Stops the connector: the link is closed normally (the upstream
@@ -242,7 +298,7 @@ class Connector(Resource):
         ex = getattr(self, "_exchange", None)
         if ex is not None:
             ex._forget(self)
-        Resource.close(self)
+        _Pollable.close(self)  # stops an event loop's watch of the fd first
 
     def __repr__(self) -> str:
         if self.closed:
