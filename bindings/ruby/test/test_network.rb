@@ -334,6 +334,31 @@ class TestNetwork < Minitest::Test
     end
   end
 
+  # Connector#to_io is readable exactly while the status changed since it
+  # was last read: IO.select wakes when the link comes up and when it goes
+  # down, and the status read then is the new one.
+  def test_connector_to_io_for_io_select
+    up = exchange(name: "up")
+    listener = up.listen(address: "127.0.0.1:0")
+    c = exchange(name: "down").connect(listener.url, **FAST)
+    io = c.to_io
+    assert_same io, c.to_io
+    # the link comes up (a change since the connector was made)
+    assert IO.select([c], nil, nil, T), "the connector's IO never became readable"
+    status = c.wait(:connected, timeout: T) or flunk "never connected: #{c.last_error}"
+    assert_equal 1, status.connects
+    assert_nil IO.select([c], nil, nil, 0), "readable although the wait read the status"
+    assert_equal :connected, c.status.state
+    assert_nil IO.select([c], nil, nil, 0)
+    # the upstream goes away: readable again; the status read then is new
+    listener.close
+    assert IO.select([c], nil, nil, T), "the IO did not become readable when the link went down"
+    refute_equal :connected, c.status.state
+    c.close
+    assert io.closed?
+    assert_raises(Hakuban::ClosedError) { c.to_io }
+  end
+
   # SPEC 2.1 (lazy exposing) between two exchanges through the router: the
   # exposer gets its sink only once a remote observer exists, and loses it
   # when the observer goes.

@@ -100,6 +100,26 @@ module Hakuban
 
     def before_close; end
 
+    # The IO of a #to_io: wraps the library's readiness fd, which the
+    # class's native_fd(out, handle) asks for, once. The fd belongs to the
+    # handle (the library closes it with the handle), so the IO never closes
+    # it; close_readiness_io closes the IO before the handle is dropped.
+    def readiness_io
+      @io ||= begin
+        s = Scratch.get
+        Error.check(native_fd(s.i32, handle))
+        io = IO.for_fd(s.i32.read_int32, "r", autoclose: false)
+        io.instance_variable_set(:@hakuban_owner, self)
+        io
+      end
+    end
+
+    def close_readiness_io
+      io = @io
+      @io = nil
+      io&.close
+    end
+
     def inspect_details
       ""
     end

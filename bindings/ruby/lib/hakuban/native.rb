@@ -161,6 +161,7 @@ module Hakuban
       hakuban_connector_new: [[P, H, P, :size_t, P], :int32],
       hakuban_connector_status: [[P, H], :int32],
       hakuban_connector_wait: [[P, H, :int32, :int64], :int32, true],
+      hakuban_connector_status_fd: [[P, H], :int32],
       hakuban_connector_url: [[P, H], :int32],
       hakuban_connector_last_error: [[P, H], :int32],
       hakuban_connector_drop: [[H], :int32, true],
@@ -275,7 +276,7 @@ module Hakuban
         NETWORK.each do |name|
           attach(name)
         rescue LibraryError => e
-          define_singleton_method(name) { |*| raise LibraryError, "#{e.message} (the library is older than this gem: it has no network functions)" }
+          define_singleton_method(name) { |*| raise LibraryError, "#{e.message} (the library is older than this gem: it lacks this network function)" }
         end
       end
 

@@ -150,7 +150,8 @@ module Hakuban
 
     # The current status (never blocks): a ConnectorStatus with state
     # (:connecting, :connected, :disconnected, :closed or :refused),
-    # connects and failures.
+    # connects and failures. Reading it makes #to_io not readable until the
+    # next change.
     def status
       info = Scratch.get.connector_status
       Error.check(Native.hakuban_connector_status(info, handle))
@@ -251,6 +252,24 @@ module Hakuban
       self
     end
 
+    # An IO for IO.select (or IO#wait_readable) that is readable exactly
+    # while the status (state, connects or failures) changed since it was
+    # last read, by #status, #state, #connected?, #wait or #each_change;
+    # reading it makes the IO not readable until the next change. So, in an
+    # event loop:
+    #
+    #   loop do
+    #     IO.select([connector, *others])
+    #     puts connector.status.state      # :connected, :disconnected, ...
+    #   end
+    #
+    # Once the connector's exchange is closed (status :closed) it stays
+    # readable. The fd belongs to the connector: do not read it or close it;
+    # it is closed with the connector (the IO keeps the connector alive).
+    def to_io
+      readiness_io
+    end
+
     # Stops the connector: the link is closed normally (the upstream forgets
     # this exchange's contracts at once; they stay here), blocked #wait calls
     # raise ClosedError. Returns once it has stopped (at most about 2 s).
@@ -262,6 +281,12 @@ module Hakuban
     end
 
     private
+
+    def native_fd(out, h) = Native.hakuban_connector_status_fd(out, h)
+
+    def before_close
+      close_readiness_io
+    end
 
     def status_of(info)
       ConnectorStatus.new(CONNECTOR_STATES.fetch(info[:state], :unknown), info[:connects], info[:failures]).freeze

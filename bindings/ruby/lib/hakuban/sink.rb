@@ -154,21 +154,15 @@ module Hakuban
     # An IO readable once the assignment has ended (for IO.select). Owned by
     # the sink like Stream#to_io.
     def to_io
-      @io ||= begin
-        s = Scratch.get
-        Error.check(Native.hakuban_object_state_sink_fd(s.i32, handle))
-        io = IO.for_fd(s.i32.read_int32, "r", autoclose: false)
-        io.instance_variable_set(:@hakuban_owner, self)
-        io
-      end
+      readiness_io
     end
 
     private
 
+    def native_fd(out, h) = Native.hakuban_object_state_sink_fd(out, h)
+
     def before_close
-      io = @io
-      @io = nil
-      io&.close
+      close_readiness_io
     end
 
     def inspect_details

@@ -76,21 +76,13 @@ module Hakuban
     # The fd belongs to the contract: do not read it or close it; it is
     # closed with the contract (the IO keeps the contract alive).
     def to_io
-      @io ||= begin
-        s = Scratch.get
-        Error.check(native_fd(s.i32, handle))
-        io = IO.for_fd(s.i32.read_int32, "r", autoclose: false)
-        io.instance_variable_set(:@hakuban_owner, self)
-        io
-      end
+      readiness_io
     end
 
     private
 
     def before_close
-      io = @io
-      @io = nil
-      io&.close
+      close_readiness_io
     end
 
     # The next item, nil on timeout (seconds; 0 = do not wait, nil =
