@@ -142,6 +142,30 @@ static hakuban_exchange named_exchange(const char *name) {
     return ex;
 }
 
+/* Two exchanges linked in one process: up listens on a free port, down
+ * connects to it. drop_link drops what is left (set dropped parts to 0). */
+struct link {
+    hakuban_exchange up, down;
+    hakuban_listener l;
+    hakuban_connector c;
+    char url[256];
+};
+
+static void make_link(struct link *k) {
+    k->up = make_exchange();
+    k->down = make_exchange();
+    k->l = listen_any(k->up);
+    url_of(k->l, k->url, sizeof k->url);
+    k->c = connect_to(k->down, k->url);
+}
+
+static void drop_link(struct link *k) {
+    OK(hakuban_connector_drop(k->c));
+    OK(hakuban_listener_drop(k->l));
+    OK(hakuban_exchange_drop(k->down));
+    OK(hakuban_exchange_drop(k->up));
+}
+
 /* ---- the basics ---- */
 
 static void test_options_init(void) {
@@ -198,11 +222,9 @@ static void test_listen_connect_observe(void) {
 
 /* A tag observer downstream sees an object exposed upstream (tags travel). */
 static void test_tags_over_the_link(void) {
-    hakuban_exchange a = make_exchange(), b = make_exchange();
-    hakuban_listener l = listen_any(a);
-    char url[256];
-    url_of(l, url, sizeof url);
-    hakuban_connector c = connect_to(b, url);
+    struct link k;
+    make_link(&k);
+    hakuban_exchange a = k.up, b = k.down;
 
     hakuban_object_descriptor d = make_object("{\"room\":\"hall\"}", "\"rooms\"");
     hakuban_tag_descriptor t = make_tag("\"rooms\"");
@@ -233,10 +255,7 @@ static void test_tags_over_the_link(void) {
     OK(hakuban_object_expose_contract_drop(exp));
     OK(hakuban_tag_descriptor_drop(t));
     OK(hakuban_object_descriptor_drop(d));
-    OK(hakuban_connector_drop(c));
-    OK(hakuban_listener_drop(l));
-    OK(hakuban_exchange_drop(b));
-    OK(hakuban_exchange_drop(a));
+    drop_link(&k);
 }
 
 /* ---- status and wait through a link going down and coming back ---- */
@@ -318,11 +337,9 @@ static void test_connector_status_through_reconnect(void) {
 /* Every state change, seen by a loop of waits with state -1: none is
  * missed between two calls, because each compares with the last one. */
 static void test_wait_any_change_sees_every_state(void) {
-    hakuban_exchange a = make_exchange(), b = make_exchange();
-    hakuban_listener l = listen_any(a);
-    char url[256];
-    url_of(l, url, sizeof url);
-    hakuban_connector c = connect_to(b, url);
+    struct link k;
+    make_link(&k);
+    hakuban_connector c = k.c;
     hakuban_connector_status_info st;
     OK(hakuban_connector_status(&st, c));
     bool connected = false;
@@ -335,21 +352,16 @@ static void test_wait_any_change_sees_every_state(void) {
         changes++;
     }
     CHECK(st.connects == 1 && changes >= 1);
-    OK(hakuban_connector_drop(c));
-    OK(hakuban_listener_drop(l));
-    OK(hakuban_exchange_drop(b));
-    OK(hakuban_exchange_drop(a));
+    drop_link(&k);
 }
 
 /* ---- the status fd: readable exactly while the status changed since it
  * was last read ---- */
 
 static void test_status_fd(void) {
-    hakuban_exchange a = make_exchange(), b = make_exchange();
-    hakuban_listener l = listen_any(a);
-    char url[256];
-    url_of(l, url, sizeof url);
-    hakuban_connector c = connect_to(b, url);
+    struct link k;
+    make_link(&k);
+    hakuban_connector c = k.c;
     int fd = -1, again = -1;
     OK(hakuban_connector_status_fd(&fd, c));
     OK(hakuban_connector_status_fd(&again, c));
@@ -367,7 +379,8 @@ static void test_status_fd(void) {
     CHECK(!readable(fd, 50)); /* nothing changes while the link is up */
 
     /* the upstream goes away: readable again, until read */
-    OK(hakuban_listener_drop(l));
+    OK(hakuban_listener_drop(k.l));
+    k.l = 0;
     CHECK(readable(fd, LINK_MS));
     CHECK(readable(fd, 0));
     OK(hakuban_connector_status(&st, c));
@@ -375,7 +388,8 @@ static void test_status_fd(void) {
     /* (it keeps retrying, so the next change may come at any moment) */
 
     /* the exchange is dropped: CLOSED, readable for good, also after a read */
-    OK(hakuban_exchange_drop(b));
+    OK(hakuban_exchange_drop(k.down));
+    k.down = 0;
     OK(hakuban_connector_wait(&st, c, HAKUBAN_CONNECTOR_CLOSED, LINK_MS));
     CHECK(readable(fd, 0));
     OK(hakuban_connector_status(&st, c));
@@ -383,50 +397,31 @@ static void test_status_fd(void) {
     CHECK(readable(fd, 0));
     CHECK_RC(hakuban_connector_wait(&st, c, -1, 0), HAKUBAN_END);
     CHECK(readable(fd, 0));
-    OK(hakuban_connector_drop(c)); /* closes the fd */
-    OK(hakuban_exchange_drop(a));
+    drop_link(&k); /* the connector's drop closes the fd */
 }
 
 /* The fd made after a change: readable at once unless the change was read. */
 static void test_status_fd_made_late(void) {
-    hakuban_exchange a = make_exchange(), b = make_exchange();
-    hakuban_listener l = listen_any(a);
-    char url[256];
-    url_of(l, url, sizeof url);
-    hakuban_connector c = connect_to(b, url);
+    struct link k;
+    make_link(&k);
     hakuban_connector_status_info st;
-    OK(hakuban_connector_wait(&st, c, HAKUBAN_CONNECTOR_CONNECTED, LINK_MS));
+    OK(hakuban_connector_wait(&st, k.c, HAKUBAN_CONNECTOR_CONNECTED, LINK_MS));
     int fd = -1;
-    OK(hakuban_connector_status_fd(&fd, c));
+    OK(hakuban_connector_status_fd(&fd, k.c));
     CHECK(!readable(fd, 0)); /* CONNECTED was read (by the wait) */
-    OK(hakuban_connector_drop(c));
+    OK(hakuban_connector_drop(k.c));
 
     /* a connector whose status was never read: its first status
      * (CONNECTING, no connects) counts as read. An object crossing the link
      * shows it is up without reading the status. */
-    c = connect_to(b, url);
-    hakuban_object_descriptor d = make_object("\"late fd\"", NULL);
-    hakuban_object_expose_contract exp = 0;
-    hakuban_object_observe_contract obs = 0;
-    OK(hakuban_object_expose_contract_new(&exp, a, d, 1));
-    OK(hakuban_object_observe_contract_new(&obs, b, d));
-    hakuban_object_state_sink sink = 0;
-    OK(hakuban_object_expose_contract_next(&sink, exp, LINK_MS));
-    send_text(sink, 1, "up");
-    expect_text(obs, "up");
-    OK(hakuban_connector_status_fd(&fd, c));
+    k.c = connect_to(k.down, k.url);
+    check_flow(k.up, k.down, "\"late fd\"", "up");
+    OK(hakuban_connector_status_fd(&fd, k.c));
     CHECK(readable(fd, 0)); /* at once: it changed before the fd was made */
-    OK(hakuban_connector_status(&st, c));
+    OK(hakuban_connector_status(&st, k.c));
     CHECK(st.state == HAKUBAN_CONNECTOR_CONNECTED && st.connects == 1);
     CHECK(!readable(fd, 0));
-    OK(hakuban_object_state_sink_drop(sink));
-    OK(hakuban_object_observe_contract_drop(obs));
-    OK(hakuban_object_expose_contract_drop(exp));
-    OK(hakuban_object_descriptor_drop(d));
-    OK(hakuban_connector_drop(c));
-    OK(hakuban_listener_drop(l));
-    OK(hakuban_exchange_drop(b));
-    OK(hakuban_exchange_drop(a));
+    drop_link(&k);
 }
 
 /* Fail over: the first URL does not answer, the second does. */
