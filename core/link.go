@@ -307,7 +307,7 @@ func (l *link) markDirty(it linkItem) {
 	l.mu.Unlock()
 	_, single := it.(*linkObject)
 	switch {
-	case l.ex.fanouts.Load() > 0:
+	case single && l.ex.fanouts.Load() > 0:
 		l.ex.flushers.add(l)
 	case single && few && l.ex.batches.Load() == 0 && l.flushInline():
 	default:
@@ -323,10 +323,9 @@ func (l *link) flushShared() {
 		l.wakeWriter() // busy: the writer finds the items
 		return
 	}
-	err := l.flushDirty(true)
-	held := len(l.fw.held) > 0
+	left, err := l.flushDirty(true)
 	l.writeMu.Unlock()
-	if err != nil || held {
+	if err != nil || left {
 		l.wakeWriter()
 	}
 }
@@ -368,10 +367,9 @@ func (l *link) flushInline() bool {
 		return false // the writer (or another goroutine) is flushing
 	}
 	l.lastInline.Store(now)
-	err := l.flushDirty(true)
-	held := len(l.fw.held) > 0
+	left, err := l.flushDirty(true)
 	l.writeMu.Unlock()
-	return err == nil && !held
+	return err == nil && !left
 }
 
 // object returns the link's record for d, creating it. Called with mu held.
@@ -1233,7 +1231,7 @@ func (l *link) writeLoop(ctx context.Context) error {
 			return err
 		}
 		l.writeMu.Lock()
-		err := l.flushDirty(false)
+		_, err := l.flushDirty(false)
 		l.writeMu.Unlock()
 		if err != nil {
 			return err
@@ -1242,18 +1240,37 @@ func (l *link) writeLoop(ctx context.Context) error {
 }
 
 // flushDirty writes the queued items. inline says a goroutine other than
-// the writer flushes: frames that could block are held for the writer
-// (frameWriter.hold). The first write error sticks: the writer returns it
-// and the link ends. Called with writeMu held.
-func (l *link) flushDirty(inline bool) error {
+// the writer flushes: it takes only objects, and frames that could block
+// are held for the writer (frameWriter.hold); left reports that something
+// is left for the writer. The first write error sticks: the writer returns
+// it and the link ends. Called with writeMu held.
+func (l *link) flushDirty(inline bool) (left bool, err error) {
 	if l.writeErr != nil {
-		return l.writeErr
+		return false, l.writeErr
 	}
 	w := l.fw
 	w.hold = inline
 	l.mu.Lock()
 	items := l.dirty
 	l.dirty = nil
+	if inline {
+		// Only objects are flushed inline: what one object sends is
+		// bounded (a state, its assignment changes). A tag item or the
+		// declarations can make many frames, and only the writer may
+		// wait for the connection to take them.
+		var later []linkItem
+		n := 0
+		for _, it := range items {
+			if _, ok := it.(*linkObject); ok {
+				items[n] = it
+				n++
+			} else {
+				later = append(later, it)
+			}
+		}
+		items, l.dirty = items[:n], later
+		left = len(later) > 0
+	}
 	for _, it := range items {
 		switch v := it.(type) {
 		case *linkObject:
@@ -1271,14 +1288,14 @@ func (l *link) flushDirty(inline bool) error {
 		}
 		if err := it.flush(l, w); err != nil {
 			l.writeErr = err
-			return err
+			return false, err
 		}
 	}
 	if err := w.flush(); err != nil {
 		l.writeErr = err
-		return err
+		return false, err
 	}
-	return nil
+	return left || len(w.held) > 0, nil
 }
 
 // requeue puts items that were taken but not flushed back at the front of
