@@ -19,3 +19,9 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 )
+
+// The shared benchmark harness (bench/internal/harness) comes from the
+// repository itself.
+require github.com/hakuban/hakuban v0.0.0
+
+replace github.com/hakuban/hakuban => ../..

@@ -25,7 +25,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -37,6 +36,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/hakuban/hakuban/bench/internal/harness"
 )
 
 type config struct {
@@ -88,7 +89,7 @@ var metricDefs = []metricDef{
 var interrupted atomic.Bool
 
 func main() {
-	if role := os.Getenv(envRole); role != "" {
+	if role := harness.Role(); role != "" {
 		childMain(role)
 		return
 	}
@@ -118,7 +119,7 @@ func driverMain() int {
 		fmt.Fprintln(os.Stderr, "natsref: -n, -fan-procs, -fan-subscribers and the intervals must be positive")
 		return 2
 	}
-	cfg.loadBefore = loadAverage()
+	cfg.loadBefore = harness.LoadAverage()
 	cfg.maxLife = 2*cfg.timeout + 2*max(cfg.latDuration, cfg.fanDuration) + time.Minute
 
 	var selected []scenario
@@ -138,10 +139,10 @@ func driverMain() int {
 
 	// Children are killed on every way out: return, panic, signal (and
 	// by the kernel, Pdeathsig, if this process dies).
-	defer killAll()
+	defer harness.KillAll()
 	defer func() {
 		if p := recover(); p != nil {
-			killAll()
+			harness.KillAll()
 			panic(p)
 		}
 	}()
@@ -151,10 +152,10 @@ func driverMain() int {
 		s := <-sigs
 		interrupted.Store(true)
 		fmt.Fprintf(os.Stderr, "natsref: %v: stopping every process\n", s)
-		killAll()
+		harness.KillAll()
 		os.Exit(130)
 	}()
-	raiseFileLimit()
+	harness.RaiseFileLimit("natsref", 1100)
 
 	results := map[string][]float64{}
 	failures := map[string]int{}
@@ -178,7 +179,7 @@ func driverMain() int {
 			for _, d := range metricDefs {
 				if v, ok := m[d.key]; ok {
 					results[d.key] = append(results[d.key], v)
-					parts = append(parts, fmt.Sprintf("%s=%s", d.key, format(v, d.unit)))
+					parts = append(parts, fmt.Sprintf("%s=%s", d.key, harness.Format(v, d.unit)))
 				}
 			}
 			fmt.Fprintf(os.Stderr, "natsref: %s %d/%d (%v): %s\n", s.name, rep, cfg.reps, time.Since(t).Round(time.Millisecond), strings.Join(parts, " "))
@@ -196,34 +197,6 @@ func driverMain() int {
 	return 0
 }
 
-// raiseFileLimit sets the soft RLIMIT_NOFILE to the hard limit; children
-// inherit it (the fan-out needs ~1,000 sockets in the server).
-func raiseFileLimit() {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		fmt.Fprintln(os.Stderr, "natsref: raising the file limit:", err)
-	}
-	if lim.Cur < 4096 {
-		fmt.Fprintf(os.Stderr, "natsref: warning: only %d file descriptors; the fan-out needs ~1,100\n", lim.Cur)
-	}
-}
-
-func format(v float64, unit string) string {
-	switch {
-	case math.IsNaN(v):
-		return "-"
-	case unit == "%":
-		return fmt.Sprintf("%.1f %%", v)
-	case unit == "ms" && v < 10:
-		return fmt.Sprintf("%.2f ms", v)
-	}
-	return fmt.Sprintf("%.0f %s", v, unit)
-}
-
 func printTable(cfg *config, selected []scenario, results map[string][]float64, failures map[string]int, took time.Duration) {
 	fmt.Printf("\nnats-server reference (bench/natsref): loopback, %d repetitions per scenario, medians (min–max); took %v\n", cfg.reps, took.Round(time.Second))
 	fmt.Printf("nats-server %s (embedded, own process, default options), nats.go %s, %s; %d CPUs\n",
@@ -231,7 +204,7 @@ func printTable(cfg *config, selected []scenario, results map[string][]float64, 
 	fmt.Printf("publisher: Publish, no Flush per message (the client's flusher goroutine writes); subscriber: %s\n", subModeText(cfg.subMode))
 	fmt.Printf("latency: 64 B every %v for %v (first %v left out); fanout: %d subscribers in %d processes, a message every %v for %v\n",
 		cfg.latInterval, cfg.latDuration, cfg.latWarmup, cfg.fanSubscribers, cfg.fanProcs, cfg.fanInterval, cfg.fanDuration)
-	fmt.Printf("load average before / after: %s / %s\n\n", cfg.loadBefore, loadAverage())
+	fmt.Printf("load average before / after: %s / %s\n\n", cfg.loadBefore, harness.LoadAverage())
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\tfigure\tmedian\tmin – max\truns")
 	for _, s := range selected {
@@ -240,10 +213,10 @@ func printTable(cfg *config, selected []scenario, results map[string][]float64, 
 				continue
 			}
 			vs := results[d.key]
-			med, lo, hi := median(vs)
+			med, lo, hi := harness.Median(vs)
 			label := strings.Replace(d.label, "N subscribers", fmt.Sprintf("%d subscribers", cfg.fanSubscribers), 1)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s – %s\t%d/%d\n", s.name, label, format(med, d.unit),
-				format(lo, d.unit), format(hi, d.unit), len(vs), cfg.reps)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s – %s\t%d/%d\n", s.name, label, harness.Format(med, d.unit),
+				harness.Format(lo, d.unit), harness.Format(hi, d.unit), len(vs), cfg.reps)
 		}
 		if failures[s.name] > 0 {
 			fmt.Fprintf(tw, "%s\t%d repetition(s) FAILED (see above)\t\t\t\n", s.name, failures[s.name])
@@ -257,17 +230,4 @@ func subModeText(mode string) string {
 		return "Subscribe with a handler (the subscription's delivery goroutine calls it)"
 	}
 	return "SubscribeSync + NextMsg in a goroutine per connection"
-}
-
-// loadAverage returns the 1-, 5- and 15-minute load averages.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -5,19 +5,17 @@ package main
 // (or a deadline derived from it) and every loop by a count.
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/hakuban/hakuban/bench/internal/harness"
 )
 
 var roles = map[string]func(Args) error{
@@ -35,62 +33,6 @@ const (
 	fanSubject = "bench.fanout"
 )
 
-// stamp writes the current wall-clock time (ns) into b's first 8 bytes
-// and seq into the next 8 (NATS messages carry no version).
-func stamp(b []byte, seq int) int64 {
-	now := time.Now().UnixNano()
-	binary.LittleEndian.PutUint64(b, uint64(now))
-	if len(b) >= 16 {
-		binary.LittleEndian.PutUint64(b[8:], uint64(seq))
-	}
-	return now
-}
-
-func stampOf(b []byte) int64 {
-	if len(b) < 8 {
-		return 0
-	}
-	return int64(binary.LittleEndian.Uint64(b))
-}
-
-func seqOf(b []byte) int {
-	if len(b) < 16 {
-		return -1
-	}
-	return int(binary.LittleEndian.Uint64(b[8:]))
-}
-
-// pacer spaces sends interval apart: send i goes at start + i·interval,
-// but never closer than interval/2 to the previous one, so that a late
-// wake-up does not make a burst. It sleeps with nanosleep(2), as
-// bench/netbench does (time.Sleep rounds to the millisecond on these VMs).
-type pacer struct {
-	start, prev time.Time
-	interval    time.Duration
-}
-
-func newPacer(interval time.Duration) *pacer {
-	now := time.Now()
-	return &pacer{start: now, prev: now.Add(-interval), interval: interval}
-}
-
-// wait sleeps until send i is due.
-func (p *pacer) wait(i int) {
-	target := p.start.Add(time.Duration(i) * p.interval)
-	if earliest := p.prev.Add(p.interval / 2); target.Before(earliest) {
-		target = earliest
-	}
-	for range 1000 { // nanosleep may return early on a signal
-		d := time.Until(target)
-		if d <= 0 {
-			break
-		}
-		ts := syscall.NsecToTimespec(int64(d))
-		_ = syscall.Nanosleep(&ts, nil)
-	}
-	p.prev = time.Now()
-}
-
 // ---- the server ----
 
 // roleServer runs an embedded nats-server with default options on a
@@ -106,7 +48,7 @@ func roleServer(a Args) error {
 	if !s.ReadyForConnections(a.Timeout) {
 		return fmt.Errorf("nats-server not ready within %v", a.Timeout)
 	}
-	emit("ready", s.ClientURL())
+	harness.Emit("ready", s.ClientURL())
 	return nil
 }
 
@@ -171,53 +113,12 @@ func receive(nc *nats.Conn, mode, subject string, deadline time.Time, onMsg func
 
 // ---- raw TCP floor (as bench/netbench) ----
 
-func roleTCPRecv(a Args) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	emit("ready", ln.Addr().String())
-	ln.(*net.TCPListener).SetDeadline(time.Now().Add(a.Timeout))
-	conn, err := ln.Accept()
-	if err != nil {
-		return err
-	}
-	ln.Close()
-	conn.SetReadDeadline(time.Now().Add(a.Timeout + time.Duration(a.N)*a.Interval))
-	buf := make([]byte, a.Size)
-	lats := make([]int64, 0, a.N)
-	for i := 1; i <= a.N; i++ {
-		if _, err := io.ReadFull(conn, buf); err != nil {
-			return fmt.Errorf("message %d: %w", i, err)
-		}
-		now := time.Now().UnixNano()
-		if i > a.Warmup {
-			lats = append(lats, now-stampOf(buf))
-		}
-	}
-	conn.Close()
-	emit("result", summarize(lats, a.N-a.Warmup))
-	return nil
-}
+func roleTCPRecv(a Args) error { return a.tcp().Recv() }
+func roleTCPSend(a Args) error { return a.tcp().Send() }
 
-func roleTCPSend(a Args) error {
-	conn, err := net.DialTimeout("tcp", a.Addr, a.Timeout)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	conn.(*net.TCPConn).SetNoDelay(true)
-	buf := make([]byte, a.Size)
-	p := newPacer(a.Interval)
-	for i := 1; i <= a.N; i++ {
-		p.wait(i)
-		stamp(buf, i)
-		if _, err := conn.Write(buf); err != nil {
-			return err
-		}
-	}
-	emit("done", nil)
-	return nil
+// tcp is the raw-TCP floor's part of a.
+func (a Args) tcp() harness.TCP {
+	return harness.TCP{Addr: a.Addr, N: a.N, Warmup: a.Warmup, Size: a.Size, Interval: a.Interval, Timeout: a.Timeout}
 }
 
 // ---- latency through the server ----
@@ -232,12 +133,12 @@ func roleLatPub(a Args) error {
 		return err
 	}
 	defer nc.Close()
-	emit("ready", nil)
+	harness.Emit("ready", nil)
 	buf := make([]byte, a.Size) // Publish copies it into the write buffer
-	p := newPacer(a.Interval)
+	p := harness.NewPacer(a.Interval)
 	for i := 1; i <= a.N; i++ {
-		p.wait(i)
-		stamp(buf, i)
+		p.Wait(i)
+		harness.Stamp(buf, i)
 		if err := nc.Publish(latSubject, buf); err != nil {
 			return err
 		}
@@ -245,7 +146,7 @@ func roleLatPub(a Args) error {
 	if err := nc.FlushTimeout(a.Timeout); err != nil {
 		return err
 	}
-	emit("done", nil)
+	harness.Emit("done", nil)
 	return nil
 }
 
@@ -260,20 +161,20 @@ func roleLatSub(a Args) error {
 	lats := make([]int64, 0, a.N)
 	deadline := time.Now().Add(2*a.Timeout + time.Duration(a.N)*a.Interval)
 	done, err := receive(nc, a.SubMode, latSubject, deadline, func(data []byte, now int64) bool {
-		i := seqOf(data)
+		i := harness.SeqOf(data)
 		if i > a.Warmup {
-			lats = append(lats, now-stampOf(data))
+			lats = append(lats, now-harness.StampOf(data))
 		}
 		return i < a.N
 	})
 	if err != nil {
 		return err
 	}
-	emit("ready", nil)
+	harness.Emit("ready", nil)
 	if err := <-done; err != nil {
 		return fmt.Errorf("after %d messages: %w", len(lats), err)
 	}
-	emit("result", summarize(lats, a.N-a.Warmup))
+	harness.Emit("result", harness.Summarize(lats, a.N-a.Warmup))
 	return nil
 }
 
@@ -315,7 +216,7 @@ func roleFanSub(a Args) error {
 			}
 			conns[k] = nc
 			dones[k], errs[k] = receive(nc, a.SubMode, fanSubject, deadline, func(data []byte, now int64) bool {
-				v := seqOf(data)
+				v := harness.SeqOf(data)
 				if v >= 1 && v <= last && recv[k][v] == 0 {
 					recv[k][v] = now
 				}
@@ -337,10 +238,10 @@ func roleFanSub(a Args) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	emit("subscribed", nil)
+	harness.Emit("subscribed", nil)
 	select {
 	case <-ready:
-		emit("ready", nil)
+		harness.Emit("ready", nil)
 	case <-time.After(a.Timeout):
 		return fmt.Errorf("only %d of %d connections got the warm-up message within %v", warm.Load(), a.N, a.Timeout)
 	}
@@ -375,7 +276,7 @@ func roleFanSub(a Args) error {
 			}
 		}
 	}
-	emit("result", res)
+	harness.Emit("result", res)
 	return nil
 }
 
@@ -395,22 +296,22 @@ func roleFanPub(a Args) error {
 	sent := make([]int64, a.N+1)
 	buf := make([]byte, a.Size)
 	send := func(v int) error {
-		sent[v] = stamp(buf, v)
+		sent[v] = harness.Stamp(buf, v)
 		return nc.Publish(fanSubject, buf)
 	}
-	emit("ready", nil)
-	waitCommand(a.Timeout, "warm")
+	harness.Emit("ready", nil)
+	harness.WaitCommand(a.Timeout, "warm")
 	if err := send(1); err != nil {
 		return err
 	}
 	if err := nc.FlushTimeout(a.Timeout); err != nil {
 		return err
 	}
-	emit("warmed", nil)
-	waitCommand(a.Timeout, "go")
-	p := newPacer(a.Interval)
+	harness.Emit("warmed", nil)
+	harness.WaitCommand(a.Timeout, "go")
+	p := harness.NewPacer(a.Interval)
 	for v := 2; v <= a.N; v++ {
-		p.wait(v - 2)
+		p.Wait(v - 2)
 		if err := send(v); err != nil {
 			return err
 		}
@@ -418,6 +319,6 @@ func roleFanPub(a Args) error {
 	if err := nc.FlushTimeout(a.Timeout); err != nil {
 		return err
 	}
-	emit("done", fanDone{Sent: sent})
+	harness.Emit("done", fanDone{Sent: sent})
 	return nil
 }

@@ -8,6 +8,8 @@ package main
 import (
 	"fmt"
 	"time"
+
+	"github.com/hakuban/hakuban/bench/internal/harness"
 )
 
 func us(ns int64) float64 { return float64(ns) / 1e3 }
@@ -20,7 +22,7 @@ func (r *run) startServer() (string, error) {
 		return "", err
 	}
 	var url string
-	return url, s.expect("ready", r.cfg.timeout, &url)
+	return url, s.Expect("ready", r.cfg.timeout, &url)
 }
 
 func scenarioLatency(r *run) (metrics, error) {
@@ -36,18 +38,18 @@ func scenarioLatency(r *run) (metrics, error) {
 		return nil, err
 	}
 	var addr string
-	if err := recv.expect("ready", cfg.timeout, &addr); err != nil {
+	if err := recv.Expect("ready", cfg.timeout, &addr); err != nil {
 		return nil, err
 	}
 	send, err := r.role("tcp-send", "tcp-send", Args{Addr: addr, N: n, Interval: cfg.latInterval, Size: 64})
 	if err != nil {
 		return nil, err
 	}
-	var tcp latStats
-	if err := recv.expect("result", pacedFor+cfg.timeout, &tcp); err != nil {
+	var tcp harness.LatStats
+	if err := recv.Expect("result", pacedFor+cfg.timeout, &tcp); err != nil {
 		return nil, err
 	}
-	if err := send.expect("done", cfg.timeout, nil); err != nil {
+	if err := send.Expect("done", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
 	m["tcp_p50"], m["tcp_p90"], m["tcp_p99"], m["tcp_p999"] = us(tcp.P50), us(tcp.P90), us(tcp.P99), us(tcp.P999)
@@ -61,21 +63,21 @@ func scenarioLatency(r *run) (metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := sub.expect("ready", cfg.timeout, nil); err != nil {
+	if err := sub.Expect("ready", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
 	pub, err := r.role("publisher", "lat-pub", Args{URL: url, N: n, Interval: cfg.latInterval, Size: 64})
 	if err != nil {
 		return nil, err
 	}
-	if err := pub.expect("ready", cfg.timeout, nil); err != nil {
+	if err := pub.Expect("ready", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
-	var lat latStats
-	if err := sub.expect("result", pacedFor+cfg.timeout, &lat); err != nil {
+	var lat harness.LatStats
+	if err := sub.Expect("result", pacedFor+cfg.timeout, &lat); err != nil {
 		return nil, err
 	}
-	if err := pub.expect("done", cfg.timeout, nil); err != nil {
+	if err := pub.Expect("done", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
 	m["lat_p50"], m["lat_p90"], m["lat_p99"], m["lat_p999"] = us(lat.P50), us(lat.P90), us(lat.P99), us(lat.P999)
@@ -91,7 +93,7 @@ func scenarioFanout(r *run) (metrics, error) {
 	}
 	messages := 1 + int(cfg.fanDuration/cfg.fanInterval) // message 1 is the warm-up
 	perProc := cfg.fanSubscribers / cfg.fanProcs
-	subs := make([]*child, cfg.fanProcs)
+	subs := make([]*harness.Child, cfg.fanProcs)
 	for k := range cfg.fanProcs {
 		subs[k], err = r.role(fmt.Sprintf("subscriber%d", k), "fan-sub", Args{
 			URL: url, N: perProc, Messages: messages, Duration: cfg.fanDuration,
@@ -104,59 +106,65 @@ func scenarioFanout(r *run) (metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := pub.expect("ready", cfg.timeout, nil); err != nil {
+	if err := pub.Expect("ready", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
-	for _, s := range subs {
-		if err := s.expect("subscribed", cfg.timeout, nil); err != nil {
-			return nil, err
-		}
-	}
-	if err := pub.send("warm"); err != nil {
+	if err := harness.ExpectAll(subs, "subscribed", cfg.timeout); err != nil {
 		return nil, err
 	}
-	if err := pub.expect("warmed", cfg.timeout, nil); err != nil {
+	if err := pub.Send("warm"); err != nil {
 		return nil, err
 	}
-	for _, s := range subs {
-		if err := s.expect("ready", cfg.timeout, nil); err != nil {
-			return nil, err
-		}
+	if err := pub.Expect("warmed", cfg.timeout, nil); err != nil {
+		return nil, err
 	}
-	if err := pub.send("go"); err != nil {
+	if err := harness.ExpectAll(subs, "ready", cfg.timeout); err != nil {
+		return nil, err
+	}
+	if err := pub.Send("go"); err != nil {
 		return nil, err
 	}
 	var done fanDone
-	if err := pub.expect("done", cfg.fanDuration+cfg.timeout, &done); err != nil {
+	if err := pub.Expect("done", cfg.fanDuration+cfg.timeout, &done); err != nil {
 		return nil, err
 	}
-	first, last := make([]int64, messages+1), make([]int64, messages+1)
+	fan := harness.NewFanOut(messages)
 	delivered, expected := 0, 0
 	for _, s := range subs {
 		var res fanResult
-		if err := s.expect("result", cfg.timeout, &res); err != nil {
+		if err := s.Expect("result", cfg.timeout, &res); err != nil {
 			return nil, err
 		}
 		if res.Missing > 0 {
-			return nil, fmt.Errorf("%s: %d (connection, message) pairs never reached", s.name, res.Missing)
+			return nil, fmt.Errorf("%s: %d (connection, message) pairs never reached", s.Name, res.Missing)
 		}
 		delivered, expected = delivered+res.Delivered, expected+res.Expected
-		for v := range res.Last {
-			last[v] = max(last[v], res.Last[v])
-			if first[v] == 0 || res.First[v] < first[v] {
-				first[v] = res.First[v]
-			}
-		}
+		fan.Add(res.First, res.Last)
 	}
-	var lastLat, firstLat []int64
-	for v := 2; v <= messages; v++ {
-		lastLat = append(lastLat, last[v]-done.Sent[v])
-		firstLat = append(firstLat, first[v]-done.Sent[v])
-	}
-	l, f := summarize(lastLat, messages-1), summarize(firstLat, messages-1)
+	f, l := fan.Latencies(done.Sent)
 	return metrics{
 		"fan_p50": ms(l.P50), "fan_p99": ms(l.P99), "fan_max": ms(l.Max),
 		"fan_first_p50": ms(f.P50), "fan_first_p99": ms(f.P99),
 		"fan_delivered": 100 * float64(delivered) / float64(max(1, expected)),
 	}, nil
 }
+
+// run is one repetition of one scenario: the processes it started.
+type run struct {
+	cfg  *config
+	kids []*harness.Child
+}
+
+func (r *run) role(name, role string, a Args) (*harness.Child, error) {
+	a.Name = name
+	a.Timeout, a.MaxLife, a.SubMode = r.cfg.timeout, r.cfg.maxLife, r.cfg.subMode
+	c, err := harness.StartRole(name, role, a)
+	if err != nil {
+		return nil, err
+	}
+	r.kids = append(r.kids, c)
+	return c, nil
+}
+
+// close stops every process of the run, in parallel; SIGKILL after 5 s.
+func (r *run) close() { harness.StopAll(r.kids, 5*time.Second) }

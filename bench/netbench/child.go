@@ -1,24 +1,19 @@
 package main
 
-// The child side: a process started by the driver in a role. It reads
-// commands from stdin (one per line), writes events as JSON lines on
-// stdout, and exits when stdin closes, on SIGINT/SIGTERM, or when its
-// lifetime runs out, writing its CPU profile first when it has one.
+// The child side: this binary started by the driver in a role (see
+// bench/internal/harness for the protocol), with an optional CPU profile
+// and execution trace.
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
-	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/hakuban/hakuban/bench/internal/harness"
 )
 
 // Args are a child's arguments; each role uses some of them.
@@ -51,83 +46,11 @@ type Args struct {
 	Listen, AddrFile, MetricsAddr string
 }
 
-var (
-	emitMu   sync.Mutex
-	quitOnce sync.Once
-	profOn   bool
-	profPath string
-	commands = make(chan string, 16)
-)
-
-// emit writes one event line.
-func emit(ev string, data any) {
-	var raw json.RawMessage
-	if data != nil {
-		b, err := json.Marshal(data)
-		if err != nil {
-			b, _ = json.Marshal(err.Error())
-			ev = "error"
-		}
-		raw = b
-	}
-	b, _ := json.Marshal(event{Ev: ev, Data: raw})
-	emitMu.Lock()
-	os.Stdout.Write(append(b, '\n'))
-	emitMu.Unlock()
-}
-
-// fail reports err to the driver and exits.
-func fail(err error) {
-	emit("error", err.Error())
-	quit(1)
-}
-
-// traceOn: an execution trace is being written (NETBENCH_TRACE_DIR).
-var traceOn bool
-
-// quit stops the profile and exits.
-func quit(code int) {
-	quitOnce.Do(func() {
-		if traceOn {
-			trace.Stop()
-		}
-		if profOn {
-			pprof.StopCPUProfile()
-			// Mutex contention (where holders delayed others) and blocking
-			// (where goroutines waited), next to the CPU profile.
-			base := strings.TrimSuffix(profPath, ".prof")
-			for _, name := range []string{"mutex", "block"} {
-				if f, err := os.Create(base + "." + name + ".prof"); err == nil {
-					pprof.Lookup(name).WriteTo(f, 0)
-					f.Close()
-				}
-			}
-		}
-		os.Exit(code)
-	})
-	select {} // another goroutine is exiting
-}
-
-// waitCommand returns the next command from the driver, which must be
-// one of want; it fails after timeout.
-func waitCommand(timeout time.Duration, want ...string) string {
-	select {
-	case c := <-commands:
-		if !slices.Contains(want, c) {
-			fail(fmt.Errorf("command %q, want one of %q", c, want))
-		}
-		return c
-	case <-time.After(timeout):
-		fail(fmt.Errorf("no %q command within %v", want, timeout))
-	}
-	panic("unreachable")
-}
-
 // childMain runs this process as role; it does not return.
 func childMain(role string) {
 	var a Args
-	if err := json.Unmarshal([]byte(os.Getenv(envArgs)), &a); err != nil {
-		fmt.Fprintln(os.Stderr, "netbench child: bad", envArgs, err)
+	if err := harness.Args(&a); err != nil {
+		fmt.Fprintln(os.Stderr, "netbench child:", err)
 		os.Exit(2)
 	}
 	if a.MaxLife <= 0 {
@@ -147,50 +70,43 @@ func childMain(role string) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
-		traceOn = true
+		harness.AtQuit(trace.Stop)
 	}
 	if a.CPUProfile != "" {
-		f, err := os.Create(a.CPUProfile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		profOn, profPath = true, a.CPUProfile
-		runtime.SetMutexProfileFraction(10)
-		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+		startProfiles(a.CPUProfile)
 	}
-	// Exit when the driver closes stdin (or dies), on a signal, or when
-	// the lifetime runs out.
-	go func() {
-		sc := bufio.NewScanner(os.Stdin)
-		for sc.Scan() {
-			commands <- sc.Text()
-		}
-		quit(0)
-	}()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-sigs
-		quit(0)
-	}()
-	time.AfterFunc(a.MaxLife, func() {
-		fmt.Fprintf(os.Stderr, "netbench %s: lifetime of %v over, exiting\n", role, a.MaxLife)
-		quit(3)
-	})
 	f, ok := roles[role]
 	if !ok {
 		fmt.Fprintln(os.Stderr, "netbench: unknown role", role)
 		os.Exit(2)
 	}
-	if err := f(a); err != nil {
-		fail(err)
-	}
 	// Roles that return stay alive (their goroutines serve) until the
 	// driver closes stdin.
-	select {}
+	harness.Serve("netbench "+role, a.MaxLife, func() error { return f(a) })
+}
+
+// startProfiles starts a CPU profile into path and, when the process
+// quits, writes it with the mutex contention (where holders delayed
+// others) and blocking (where goroutines waited) profiles next to it.
+func startProfiles(path string) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	runtime.SetMutexProfileFraction(10)
+	runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+	harness.AtQuit(func() {
+		pprof.StopCPUProfile()
+		base := strings.TrimSuffix(path, ".prof")
+		for _, name := range []string{"mutex", "block"} {
+			if f, err := os.Create(base + "." + name + ".prof"); err == nil {
+				pprof.Lookup(name).WriteTo(f, 0)
+				f.Close()
+			}
+		}
+	})
 }

@@ -44,7 +44,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -54,6 +53,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hakuban/hakuban/bench/internal/harness"
 )
 
 // interrupted is set by the signal handler, which then exits.
@@ -148,7 +149,7 @@ var metricDefs = []metricDef{
 }
 
 func main() {
-	if role := os.Getenv(envRole); role != "" {
+	if role := harness.Role(); role != "" {
 		childMain(role)
 		return
 	}
@@ -185,7 +186,7 @@ func driverMain() (code int) {
 			return 2
 		}
 	}
-	cfg.loadBefore = loadAverage()
+	cfg.loadBefore = harness.LoadAverage()
 	cfg.maxLife = 2*cfg.timeout + 2*max(cfg.latDuration, cfg.absDuration, cfg.fanDuration) + time.Minute
 
 	var selected []scenario
@@ -204,10 +205,10 @@ func driverMain() (code int) {
 	}
 
 	// Children are killed on every way out: return, panic, signal.
-	defer killAll()
+	defer harness.KillAll()
 	defer func() {
 		if p := recover(); p != nil {
-			killAll()
+			harness.KillAll()
 			panic(p)
 		}
 	}()
@@ -224,11 +225,11 @@ func driverMain() (code int) {
 		s := <-sigs
 		interrupted.Store(true)
 		fmt.Fprintf(os.Stderr, "netbench: %v: stopping every process\n", s)
-		killAll()
+		harness.KillAll()
 		os.RemoveAll(cfg.tmp)
 		os.Exit(130)
 	}()
-	raiseFileLimit()
+	harness.RaiseFileLimit("netbench", 2100)
 
 	if cfg.routerBin == "" && !cfg.inproc {
 		cfg.routerBin = filepath.Join(cfg.tmp, "hakuban-router")
@@ -265,7 +266,7 @@ func driverMain() (code int) {
 			for _, d := range metricDefs {
 				if v, ok := m[d.key]; ok {
 					results[d.key] = append(results[d.key], v)
-					parts = append(parts, fmt.Sprintf("%s=%s", d.key, format(v, d.unit)))
+					parts = append(parts, fmt.Sprintf("%s=%s", d.key, harness.Format(v, d.unit)))
 				}
 			}
 			fmt.Fprintf(os.Stderr, "netbench: %s %d/%d (%v): %s\n", s.name, rep, cfg.reps, time.Since(t).Round(time.Millisecond), strings.Join(parts, " "))
@@ -289,44 +290,6 @@ func driverMain() (code int) {
 	return 0
 }
 
-// raiseFileLimit sets the soft RLIMIT_NOFILE to the hard limit. Calling
-// Setrlimit explicitly (rather than relying on the Go runtime's own
-// raise) makes child processes inherit it.
-func raiseFileLimit() {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		fmt.Fprintln(os.Stderr, "netbench: raising the file limit:", err)
-	}
-	if lim.Cur < 4096 {
-		fmt.Fprintf(os.Stderr, "netbench: warning: only %d file descriptors; the 1,000-connection scenarios need ~2,100\n", lim.Cur)
-	}
-}
-
-// format prints v in unit.
-func format(v float64, unit string) string {
-	switch {
-	case math.IsNaN(v):
-		return "-"
-	case unit == "/s" && v >= 1e6:
-		return fmt.Sprintf("%.2f M/s", v/1e6)
-	case unit == "/s" && v >= 1e3:
-		return fmt.Sprintf("%.0f k/s", v/1e3)
-	case unit == "/s":
-		return fmt.Sprintf("%.0f /s", v)
-	case unit == "s":
-		return fmt.Sprintf("%.2f s", v)
-	case unit == "%":
-		return fmt.Sprintf("%.1f %%", v)
-	case unit == "ms" && v < 10:
-		return fmt.Sprintf("%.2f ms", v)
-	}
-	return fmt.Sprintf("%.0f %s", v, unit)
-}
-
 func printTable(cfg *config, selected []scenario, results map[string][]float64, failures, skipped map[string]int, took time.Duration) {
 	fmt.Printf("\nhakuban network benchmarks: loopback, %d repetitions per scenario, medians (min–max); took %v\n", cfg.reps, took.Round(time.Second))
 	if cfg.inproc {
@@ -340,7 +303,7 @@ func printTable(cfg *config, selected []scenario, results map[string][]float64, 
 		cfg.latInterval, cfg.latDuration, cfg.latWarmup, cfg.absDuration, cfg.absExposers, cfg.absProcs)
 	fmt.Printf("fanout: %d observers in %d processes, a version every %v for %v; resync: %d objects\n",
 		cfg.fanObservers, cfg.fanProcs, cfg.fanInterval, cfg.fanDuration, cfg.resyncObjects)
-	fmt.Printf("load average before / after: %s / %s\n\n", cfg.loadBefore, loadAverage())
+	fmt.Printf("load average before / after: %s / %s\n\n", cfg.loadBefore, harness.LoadAverage())
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\tfigure\tmedian\tmin – max\truns\ttarget\t\treference")
 	for _, s := range selected {
@@ -349,7 +312,7 @@ func printTable(cfg *config, selected []scenario, results map[string][]float64, 
 				continue
 			}
 			vs := results[d.key]
-			med, lo, hi := median(vs)
+			med, lo, hi := harness.Median(vs)
 			target, verdict := "", ""
 			if d.target != 0 {
 				cmp := "≤"
@@ -357,7 +320,7 @@ func printTable(cfg *config, selected []scenario, results map[string][]float64, 
 				if d.higher {
 					cmp, ok = "≥", med >= d.target
 				}
-				target = cmp + " " + format(d.target, d.unit)
+				target = cmp + " " + harness.Format(d.target, d.unit)
 				verdict = "ok"
 				if !ok {
 					verdict = "MISS"
@@ -366,28 +329,14 @@ func printTable(cfg *config, selected []scenario, results map[string][]float64, 
 					verdict = "-"
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s – %s\t%d/%d\t%s\t%s\t%s\n", s.name, d.label, format(med, d.unit),
-				format(lo, d.unit), format(hi, d.unit), len(vs), cfg.reps, target, verdict, d.ref)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s – %s\t%d/%d\t%s\t%s\t%s\n", s.name, d.label, harness.Format(med, d.unit),
+				harness.Format(lo, d.unit), harness.Format(hi, d.unit), len(vs), cfg.reps, target, verdict, d.ref)
 		}
 		if failures[s.name] > 0 {
 			fmt.Fprintf(tw, "%s\t%d repetition(s) FAILED, %d skipped (see above)\t\t\t\t\t\t\n", s.name, failures[s.name], skipped[s.name])
 		}
 	}
 	tw.Flush()
-}
-
-// loadAverage returns the 1-, 5- and 15-minute load averages: these
-// machines are shared, and the figures mean little when others are busy.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // sourceVersion names the commit measured, and whether core/, router/ or

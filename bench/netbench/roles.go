@@ -6,20 +6,17 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hakuban/hakuban/core"
 	"github.com/hakuban/hakuban/router"
+
+	"github.com/hakuban/hakuban/bench/internal/harness"
 )
 
 var roles = map[string]func(Args) error{
@@ -89,53 +86,6 @@ func waitConnected(c *core.Connector, timeout time.Duration) error {
 	}
 }
 
-// stamp writes the current wall-clock time (ns) into b's first 8 bytes.
-func stamp(b []byte) int64 {
-	now := time.Now().UnixNano()
-	binary.LittleEndian.PutUint64(b, uint64(now))
-	return now
-}
-
-func stampOf(b []byte) int64 {
-	if len(b) < 8 {
-		return 0
-	}
-	return int64(binary.LittleEndian.Uint64(b))
-}
-
-// pacer spaces sends interval apart: send i goes at start + i·interval,
-// but never closer than interval/2 to the previous one, so that a late
-// wake-up does not make a burst (two states a few µs apart would coalesce,
-// latest wins, and the second would go unmeasured). It sleeps with
-// nanosleep(2): time.Sleep rounds to the millisecond here, which makes
-// 1 ms pacing bursty.
-type pacer struct {
-	start, prev time.Time
-	interval    time.Duration
-}
-
-func newPacer(interval time.Duration) *pacer {
-	now := time.Now()
-	return &pacer{start: now, prev: now.Add(-interval), interval: interval}
-}
-
-// wait sleeps until send i is due.
-func (p *pacer) wait(i int) {
-	target := p.start.Add(time.Duration(i) * p.interval)
-	if earliest := p.prev.Add(p.interval / 2); target.Before(earliest) {
-		target = earliest
-	}
-	for range 1000 { // nanosleep may return early on a signal
-		d := time.Until(target)
-		if d <= 0 {
-			break
-		}
-		ts := syscall.NsecToTimespec(int64(d))
-		_ = syscall.Nanosleep(&ts, nil)
-	}
-	p.prev = time.Now()
-}
-
 // ---- router (in-process, for profiling) ----
 
 func roleRouter(a Args) error {
@@ -155,74 +105,18 @@ func roleRouter(a Args) error {
 	if err := r.Start(context.Background()); err != nil {
 		return err
 	}
-	emit("ready", nil)
+	harness.Emit("ready", nil)
 	return nil
 }
 
 // ---- raw TCP floor ----
 
-// latStats summarizes one-way latencies.
-type latStats struct {
-	Count, Expected int
-	// Percentiles in nanoseconds.
-	P50, P90, P99, P999, Max int64
-}
+func roleTCPRecv(a Args) error { return a.tcp().Recv() }
+func roleTCPSend(a Args) error { return a.tcp().Send() }
 
-func summarize(lats []int64, expected int) latStats {
-	slices.Sort(lats)
-	return latStats{
-		Count: len(lats), Expected: expected,
-		P50: pct(lats, 50), P90: pct(lats, 90), P99: pct(lats, 99), P999: pct(lats, 99.9), Max: pct(lats, 100),
-	}
-}
-
-func roleTCPRecv(a Args) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	emit("ready", ln.Addr().String())
-	ln.(*net.TCPListener).SetDeadline(time.Now().Add(a.Timeout))
-	conn, err := ln.Accept()
-	if err != nil {
-		return err
-	}
-	ln.Close()
-	conn.SetReadDeadline(time.Now().Add(a.Timeout + time.Duration(a.N)*a.Interval))
-	buf := make([]byte, a.Size)
-	lats := make([]int64, 0, a.N)
-	for i := 1; i <= a.N; i++ {
-		if _, err := io.ReadFull(conn, buf); err != nil {
-			return fmt.Errorf("message %d: %w", i, err)
-		}
-		now := time.Now().UnixNano()
-		if i > a.Warmup {
-			lats = append(lats, now-stampOf(buf))
-		}
-	}
-	conn.Close()
-	emit("result", summarize(lats, a.N-a.Warmup))
-	return nil
-}
-
-func roleTCPSend(a Args) error {
-	conn, err := net.DialTimeout("tcp", a.Addr, a.Timeout)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	conn.(*net.TCPConn).SetNoDelay(true)
-	buf := make([]byte, a.Size)
-	p := newPacer(a.Interval)
-	for i := 1; i <= a.N; i++ {
-		p.wait(i)
-		stamp(buf)
-		if _, err := conn.Write(buf); err != nil {
-			return err
-		}
-	}
-	emit("done", nil)
-	return nil
+// tcp is the raw-TCP floor's part of a.
+func (a Args) tcp() harness.TCP {
+	return harness.TCP{Addr: a.Addr, N: a.N, Warmup: a.Warmup, Size: a.Size, Interval: a.Interval, Timeout: a.Timeout}
 }
 
 // ---- latency through the router ----
@@ -241,21 +135,21 @@ func roleLatExposer(a Args) error {
 	if err != nil {
 		return err
 	}
-	emit("ready", nil)
+	harness.Emit("ready", nil)
 	sink, err := exp.NextTimeout(a.Timeout)
 	if err != nil {
 		return fmt.Errorf("no assignment: %w", err)
 	}
-	p := newPacer(a.Interval)
+	p := harness.NewPacer(a.Interval)
 	for i := 1; i <= a.N; i++ {
-		p.wait(i)
+		p.Wait(i)
 		data := make([]byte, a.Size) // Send takes ownership
-		stamp(data)
+		harness.Stamp(data, 0)
 		if err := sink.Send(core.ObjectState{Version: core.Version{int64(i)}, Data: data}); err != nil {
 			return err
 		}
 	}
-	emit("done", nil)
+	harness.Emit("done", nil)
 	return nil
 }
 
@@ -271,7 +165,7 @@ func roleLatObserver(a Args) error {
 	if err != nil {
 		return err
 	}
-	emit("ready", nil)
+	harness.Emit("ready", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout+time.Duration(a.N)*a.Interval)
 	defer cancel()
 	lats := make([]int64, 0, a.N)
@@ -286,13 +180,13 @@ func roleLatObserver(a Args) error {
 		}
 		v := int(st.Version[0])
 		if v > a.Warmup {
-			lats = append(lats, now-stampOf(st.Data))
+			lats = append(lats, now-harness.StampOf(st.Data))
 		}
 		if v >= a.N {
 			break
 		}
 	}
-	emit("result", summarize(lats, a.N-a.Warmup))
+	harness.Emit("result", harness.Summarize(lats, a.N-a.Warmup))
 	return nil
 }
 
@@ -339,14 +233,14 @@ func roleAbsExposer(a Args) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	emit("ready", nil)
+	harness.Emit("ready", nil)
 	data := make([]byte, a.Size) // shared and never modified
 	// Each "go" runs one back-to-back phase: "go" sends in a tight loop,
 	// "go-yield" calls runtime.Gosched() after each Send so that the
 	// process's link writers get the exchange's mutex (see the report:
 	// a tight loop starves them).
 	for phase := 0; phase < 8; phase++ {
-		yield := waitCommand(a.MaxLife, "go", "go-yield") == "go-yield"
+		yield := harness.WaitCommand(a.MaxLife, "go", "go-yield") == "go-yield"
 		var sent, failed atomic.Int64
 		start := time.Now()
 		deadline := start.Add(a.Duration)
@@ -377,7 +271,7 @@ func roleAbsExposer(a Args) error {
 			}()
 		}
 		wg.Wait()
-		emit("done", absDone{Sent: sent.Load(), Errors: failed.Load(), Elapsed: time.Since(start)})
+		harness.Emit("done", absDone{Sent: sent.Load(), Errors: failed.Load(), Elapsed: time.Since(start)})
 	}
 	return nil
 }
@@ -432,18 +326,18 @@ func roleAbsObserver(a Args) error {
 		}
 		return r
 	}
-	emit("ready", nil)
+	harness.Emit("ready", nil)
 	// "count" reports the states received so far; "stop" ends.
 	for range 64 {
-		if waitCommand(a.MaxLife, "count", "stop") == "count" {
-			emit("count", sum())
+		if harness.WaitCommand(a.MaxLife, "count", "stop") == "count" {
+			harness.Emit("count", sum())
 			continue
 		}
 		break
 	}
 	cancel()
 	wg.Wait()
-	emit("result", sum())
+	harness.Emit("result", sum())
 	return nil
 }
 
@@ -520,7 +414,7 @@ func roleFanObserver(a Args) error {
 	}
 	select {
 	case <-ready:
-		emit("ready", nil)
+		harness.Emit("ready", nil)
 		time.AfterFunc(a.Duration+a.Timeout, cancel)
 	case <-time.After(a.Timeout):
 		return fmt.Errorf("only %d of %d exchanges got the first state within %v", warm.Load(), a.N, a.Timeout)
@@ -548,7 +442,7 @@ func roleFanObserver(a Args) error {
 			}
 		}
 	}
-	emit("result", res)
+	harness.Emit("result", res)
 	return nil
 }
 
@@ -578,22 +472,22 @@ func roleFanExposer(a Args) error {
 	sent := make([]int64, a.N+1)
 	send := func(v int) error {
 		data := make([]byte, a.Size)
-		sent[v] = stamp(data)
+		sent[v] = harness.Stamp(data, 0)
 		return sink.Send(core.ObjectState{Version: core.Version{int64(v)}, Data: data})
 	}
 	if err := send(1); err != nil {
 		return err
 	}
-	emit("ready", nil)
-	waitCommand(a.Timeout, "go")
-	p := newPacer(a.Interval)
+	harness.Emit("ready", nil)
+	harness.WaitCommand(a.Timeout, "go")
+	p := harness.NewPacer(a.Interval)
 	for v := 2; v <= a.N; v++ {
-		p.wait(v - 2)
+		p.Wait(v - 2)
 		if err := send(v); err != nil {
 			return err
 		}
 	}
-	emit("done", fanDone{Sent: sent})
+	harness.Emit("done", fanDone{Sent: sent})
 	return nil
 }
 
@@ -617,7 +511,7 @@ func roleResyncExposer(a Args) error {
 	if err != nil {
 		return err
 	}
-	emit("ready", nil)
+	harness.Emit("ready", nil)
 	data := make([]byte, a.Size) // shared and never modified
 	ctx, cancel := context.WithTimeout(context.Background(), a.MaxLife)
 	defer cancel()
@@ -667,15 +561,15 @@ func roleResyncObserver(a Args) error {
 	if err := waitConnected(c, a.Timeout); err != nil {
 		return err
 	}
-	emit("ready", nil)
+	harness.Emit("ready", nil)
 	count, full := 0, false
 	deadline := time.After(a.MaxLife)
 	for {
 		select {
 		case <-wake:
-		case c := <-commands:
+		case c := <-harness.Commands():
 			if c == "count" {
-				emit("count", count)
+				harness.Emit("count", count)
 			}
 			continue
 		case <-deadline:
@@ -704,10 +598,10 @@ func roleResyncObserver(a Args) error {
 		switch {
 		case !full && count == n:
 			full = true
-			emit("synced", syncedAt{At: time.Now().UnixNano()})
+			harness.Emit("synced", syncedAt{At: time.Now().UnixNano()})
 		case full && count == 0:
 			full = false
-			emit("desynced", syncedAt{At: time.Now().UnixNano()})
+			harness.Emit("desynced", syncedAt{At: time.Now().UnixNano()})
 		}
 	}
 }

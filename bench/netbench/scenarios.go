@@ -17,19 +17,21 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hakuban/hakuban/bench/internal/harness"
 )
 
 // run is one repetition of one scenario.
 type run struct {
 	cfg  *config
 	tag  string // scenario and repetition, for file names
-	kids []*child
+	kids []*harness.Child
 }
 
 // metrics of one repetition, in display units (see metricDefs).
 type metrics map[string]float64
 
-func (r *run) role(name, role string, a Args) (*child, error) {
+func (r *run) role(name, role string, a Args) (*harness.Child, error) {
 	if a.Name == "" {
 		a.Name = name
 	}
@@ -42,7 +44,7 @@ func (r *run) role(name, role string, a Args) (*child, error) {
 	if r.cfg.profDir != "" {
 		a.CPUProfile = filepath.Join(r.cfg.profDir, r.tag+"-"+name+".prof")
 	}
-	c, err := startRole(name, role, a)
+	c, err := harness.StartRole(name, role, a)
 	if err != nil {
 		return nil, err
 	}
@@ -52,11 +54,11 @@ func (r *run) role(name, role string, a Args) (*child, error) {
 
 // close stops every process of the run: gracefully (profiles are
 // written), SIGKILL after a grace period.
-func (r *run) close() { stopAll(r.kids, 5*time.Second) }
+func (r *run) close() { harness.StopAll(r.kids, 5*time.Second) }
 
 // routerProc is a running router.
 type routerProc struct {
-	c        *child
+	c        *harness.Child
 	addr     string // host:port
 	url      string // ws://host:port/
 	metrics  string // host:port of /metrics, "" for none
@@ -92,9 +94,9 @@ func (r *run) startRouter(listen string, maxObjects int, withMetrics bool) (*rou
 		if maxObjects > 0 {
 			argv = append(argv, "--max-objects", strconv.Itoa(maxObjects))
 		}
-		p.c, err = startChild(fmt.Sprintf("router%d", routerStarts), argv, nil)
+		p.c, err = harness.StartChild(fmt.Sprintf("router%d", routerStarts), argv, nil)
 		if err == nil {
-			p.c.term = true
+			p.c.Term = true
 			r.kids = append(r.kids, p.c)
 		}
 	}
@@ -112,8 +114,8 @@ func (r *run) startRouter(listen string, maxObjects int, withMetrics bool) (*rou
 			return p, nil
 		}
 		select {
-		case <-p.c.done:
-			return nil, fmt.Errorf("router exited before listening: %v", p.c.wait())
+		case <-p.c.Done():
+			return nil, fmt.Errorf("router exited before listening: %v", p.c.Wait())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -221,18 +223,18 @@ func scenarioLatency(r *run) (metrics, error) {
 		return nil, err
 	}
 	var addr string
-	if err := recv.expect("ready", cfg.timeout, &addr); err != nil {
+	if err := recv.Expect("ready", cfg.timeout, &addr); err != nil {
 		return nil, err
 	}
 	send, err := r.role("tcp-send", "tcp-send", Args{Addr: addr, N: n, Interval: cfg.latInterval, Size: 64})
 	if err != nil {
 		return nil, err
 	}
-	var tcp latStats
-	if err := recv.expect("result", pacedFor+cfg.timeout, &tcp); err != nil {
+	var tcp harness.LatStats
+	if err := recv.Expect("result", pacedFor+cfg.timeout, &tcp); err != nil {
 		return nil, err
 	}
-	if err := send.expect("done", cfg.timeout, nil); err != nil {
+	if err := send.Expect("done", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
 	m["tcp_p50"], m["tcp_p99"] = us(tcp.P50), us(tcp.P99)
@@ -246,21 +248,21 @@ func scenarioLatency(r *run) (metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := obs.expect("ready", cfg.timeout, nil); err != nil {
+	if err := obs.Expect("ready", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
 	exp, err := r.role("exposer", "lat-exposer", Args{URL: rt.url, N: n, Interval: cfg.latInterval, Size: 64})
 	if err != nil {
 		return nil, err
 	}
-	if err := exp.expect("ready", cfg.timeout, nil); err != nil {
+	if err := exp.Expect("ready", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
-	var lat latStats
-	if err := obs.expect("result", pacedFor+cfg.timeout, &lat); err != nil {
+	var lat harness.LatStats
+	if err := obs.Expect("result", pacedFor+cfg.timeout, &lat); err != nil {
 		return nil, err
 	}
-	if err := exp.expect("done", cfg.timeout, nil); err != nil {
+	if err := exp.Expect("done", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
 	m["lat_p50"], m["lat_p90"], m["lat_p99"], m["lat_p999"] = us(lat.P50), us(lat.P90), us(lat.P99), us(lat.P999)
@@ -285,10 +287,10 @@ func absorb(r *run, procs, perProc int, prefix string) (metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := obs.expect("ready", cfg.timeout, nil); err != nil {
+	if err := obs.Expect("ready", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
-	exps := make([]*child, procs)
+	exps := make([]*harness.Child, procs)
 	for k := range procs {
 		exps[k], err = r.role(fmt.Sprintf("exposer%d", k), "abs-exposer", Args{
 			URL: rt.url, N: perProc, First: k * perProc, Size: 64, Duration: cfg.absDuration,
@@ -297,10 +299,8 @@ func absorb(r *run, procs, perProc int, prefix string) (metrics, error) {
 			return nil, err
 		}
 	}
-	for _, e := range exps {
-		if err := e.expect("ready", cfg.timeout, nil); err != nil {
-			return nil, err
-		}
+	if err := harness.ExpectAll(exps, "ready", cfg.timeout); err != nil {
+		return nil, err
 	}
 	m := metrics{}
 	for _, phase := range []struct{ cmd, suffix string }{{"go", ""}, {"go-yield", "_yield"}} {
@@ -312,10 +312,10 @@ func absorb(r *run, procs, perProc int, prefix string) (metrics, error) {
 			m[prefix+"_"+k+phase.suffix] = v
 		}
 	}
-	if err := obs.send("stop"); err != nil {
+	if err := obs.Send("stop"); err != nil {
 		return nil, err
 	}
-	return m, obs.expect("result", cfg.timeout, nil)
+	return m, obs.Expect("result", cfg.timeout, nil)
 }
 
 // absorbPhase runs one back-to-back phase. Figures, per second: router
@@ -324,18 +324,18 @@ func absorb(r *run, procs, perProc int, prefix string) (metrics, error) {
 // absorbed, latest wins), routerIn and routerOut (frames from and to its
 // downstreams), sent (the exposers' Send() calls), observer (states the
 // observer received) and observerVersions (how far its versions advanced).
-func absorbPhase(r *run, rt *routerProc, obs *child, exps []*child, cmd string) (metrics, error) {
+func absorbPhase(r *run, rt *routerProc, obs *harness.Child, exps []*harness.Child, cmd string) (metrics, error) {
 	cfg := r.cfg
 	count := func() (absResult, time.Time, error) {
-		if err := obs.send("count"); err != nil {
+		if err := obs.Send("count"); err != nil {
 			return absResult{}, time.Time{}, err
 		}
 		var res absResult
-		err := obs.expect("count", cfg.timeout, &res)
+		err := obs.Expect("count", cfg.timeout, &res)
 		return res, time.Now(), err
 	}
 	for _, e := range exps {
-		if err := e.send(cmd); err != nil {
+		if err := e.Send(cmd); err != nil {
 			return nil, err
 		}
 	}
@@ -367,11 +367,11 @@ func absorbPhase(r *run, rt *routerProc, obs *child, exps []*child, cmd string) 
 	var elapsed time.Duration
 	for _, e := range exps {
 		var d absDone
-		if err := e.expect("done", cfg.absDuration+cfg.timeout, &d); err != nil {
+		if err := e.Expect("done", cfg.absDuration+cfg.timeout, &d); err != nil {
 			return nil, err
 		}
 		if d.Errors > 0 {
-			return nil, fmt.Errorf("%s: %d sends failed", e.name, d.Errors)
+			return nil, fmt.Errorf("%s: %d sends failed", e.Name, d.Errors)
 		}
 		n += float64(d.Sent)
 		elapsed = max(elapsed, d.Elapsed)
@@ -401,7 +401,7 @@ func scenarioFanout(r *run) (metrics, error) {
 	}
 	versions := 1 + int(cfg.fanDuration/cfg.fanInterval) // version 1 is the warm-up
 	perProc := cfg.fanObservers / cfg.fanProcs
-	obs := make([]*child, cfg.fanProcs)
+	obs := make([]*harness.Child, cfg.fanProcs)
 	for k := range cfg.fanProcs {
 		obs[k], err = r.role(fmt.Sprintf("observer%d", k), "fan-observer", Args{
 			URL: rt.url, N: perProc, Objects: versions, Duration: cfg.fanDuration,
@@ -414,43 +414,31 @@ func scenarioFanout(r *run) (metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := exp.expect("ready", cfg.timeout, nil); err != nil {
+	if err := exp.Expect("ready", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
-	for _, o := range obs {
-		if err := o.expect("ready", cfg.timeout, nil); err != nil {
-			return nil, err
-		}
+	if err := harness.ExpectAll(obs, "ready", cfg.timeout); err != nil {
+		return nil, err
 	}
-	if err := exp.send("go"); err != nil {
+	if err := exp.Send("go"); err != nil {
 		return nil, err
 	}
 	var done fanDone
-	if err := exp.expect("done", cfg.fanDuration+cfg.timeout, &done); err != nil {
+	if err := exp.Expect("done", cfg.fanDuration+cfg.timeout, &done); err != nil {
 		return nil, err
 	}
-	first, last := make([]int64, versions+1), make([]int64, versions+1)
+	fan := harness.NewFanOut(versions)
 	for _, o := range obs {
 		var res fanResult
-		if err := o.expect("result", cfg.timeout, &res); err != nil {
+		if err := o.Expect("result", cfg.timeout, &res); err != nil {
 			return nil, err
 		}
 		if res.Missing > 0 {
-			return nil, fmt.Errorf("%s: %d (exchange, version) pairs never reached", o.name, res.Missing)
+			return nil, fmt.Errorf("%s: %d (exchange, version) pairs never reached", o.Name, res.Missing)
 		}
-		for v := range res.Last {
-			last[v] = max(last[v], res.Last[v])
-			if first[v] == 0 || res.First[v] < first[v] {
-				first[v] = res.First[v]
-			}
-		}
+		fan.Add(res.First, res.Last)
 	}
-	var lastLat, firstLat []int64
-	for v := 2; v <= versions; v++ {
-		lastLat = append(lastLat, last[v]-done.Sent[v])
-		firstLat = append(firstLat, first[v]-done.Sent[v])
-	}
-	l, f := summarize(lastLat, versions-1), summarize(firstLat, versions-1)
+	f, l := fan.Latencies(done.Sent)
 	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
 	return metrics{
 		"fan_p50": ms(l.P50), "fan_p99": ms(l.P99), "fan_max": ms(l.Max),
@@ -472,7 +460,7 @@ func scenarioResync(r *run) (metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := exp.expect("ready", cfg.timeout, nil); err != nil {
+	if err := exp.Expect("ready", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -480,18 +468,18 @@ func scenarioResync(r *run) (metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := obs.expect("ready", cfg.timeout, nil); err != nil {
+	if err := obs.Expect("ready", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
 	var first syncedAt
-	if err := obs.expect("synced", 2*cfg.timeout, &first); err != nil {
+	if err := obs.Expect("synced", 2*cfg.timeout, &first); err != nil {
 		return nil, fmt.Errorf("initial sync: %w%s", err, syncedSoFar(obs, n))
 	}
 	// SIGKILL the router: no goodbye on any link.
 	killed := time.Now()
-	rt.c.kill()
+	rt.c.Kill()
 	var gone syncedAt
-	if err := obs.expect("desynced", cfg.timeout, &gone); err != nil {
+	if err := obs.Expect("desynced", cfg.timeout, &gone); err != nil {
 		return nil, err
 	}
 	rt2, err := r.startRouter(rt.addr, maxObjects, false)
@@ -499,7 +487,7 @@ func scenarioResync(r *run) (metrics, error) {
 		return nil, fmt.Errorf("restart on %s: %w", rt.addr, err)
 	}
 	var again syncedAt
-	if err := obs.expect("synced", 2*cfg.timeout, &again); err != nil {
+	if err := obs.Expect("synced", 2*cfg.timeout, &again); err != nil {
 		return nil, fmt.Errorf("resync: %w%s", err, syncedSoFar(obs, n))
 	}
 	back := rt2.backAt.UnixNano()
@@ -513,12 +501,12 @@ func scenarioResync(r *run) (metrics, error) {
 
 // syncedSoFar asks a resync observer how many objects it holds
 // synchronized, for an error message.
-func syncedSoFar(obs *child, n int) string {
-	if obs.send("count") != nil {
+func syncedSoFar(obs *harness.Child, n int) string {
+	if obs.Send("count") != nil {
 		return ""
 	}
 	var count int
-	if obs.expect("count", 5*time.Second, &count) != nil {
+	if obs.Expect("count", 5*time.Second, &count) != nil {
 		return ""
 	}
 	return fmt.Sprintf(" (%d of %d objects synchronized by then)", count, n)

@@ -1,12 +1,11 @@
-package main
+package harness
 
-// Child processes of the driver: the router (the hakuban-router binary, or
-// this binary in the "router" role when profiling) and the peers (this
-// binary re-executed in a role). Every child is registered so that every
-// exit path of the driver (return, error, panic, SIGINT/SIGTERM) kills it;
-// each child also gets SIGKILL from the kernel if the driver dies
-// (Pdeathsig) and exits by itself when its stdin closes or its lifetime
-// (Args.MaxLife) runs out.
+// Child processes of a driver: other binaries (StartChild) or this binary
+// re-executed in a role (StartRole). Every child is registered so that
+// every exit path of the driver (return, error, panic, SIGINT/SIGTERM:
+// the driver calls KillAll) kills it; each child also gets SIGKILL from
+// the kernel if the driver dies (Pdeathsig) and exits by itself when its
+// stdin closes or its lifetime runs out (Serve).
 
 import (
 	"bufio"
@@ -22,30 +21,34 @@ import (
 	"time"
 )
 
-// Environment of a child: its role and its arguments (JSON of Args).
+// Environment of a child: its role and its arguments (JSON).
 const (
-	envRole = "HAKUBAN_NETBENCH_ROLE"
-	envArgs = "HAKUBAN_NETBENCH_ARGS"
+	envRole = "HAKUBAN_BENCH_ROLE"
+	envArgs = "HAKUBAN_BENCH_ARGS"
 )
 
-// event is one line a child writes on its stdout.
-type event struct {
+// Role returns the role this process was started in by StartRole, "" for
+// the driver.
+func Role() string { return os.Getenv(envRole) }
+
+// Event is one line a child writes on its stdout.
+type Event struct {
 	Ev   string          `json:"ev"`
 	Data json.RawMessage `json:"data,omitempty"`
-	// from is the child that sent it (set by the driver).
-	from *child
+	// From is the child that sent it (set by the driver).
+	From *Child `json:"-"`
 }
 
-// child is one running process.
-type child struct {
-	name   string
+// Child is one running process.
+type Child struct {
+	Name   string
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	events chan event // closed when stdout ends
+	events chan Event // closed when stdout ends
 	done   chan struct{}
-	// term: stop with SIGTERM (the hakuban-router binary does not read
-	// stdin) instead of closing stdin.
-	term bool
+	// Term: stop with SIGTERM (for a binary that does not read stdin)
+	// instead of closing stdin.
+	Term bool
 
 	waitOnce sync.Once
 	waitErr  error
@@ -53,13 +56,13 @@ type child struct {
 
 var (
 	childrenMu sync.Mutex
-	children   = map[*child]struct{}{}
+	children   = map[*Child]struct{}{}
 	killedAll  bool
 )
 
-// startChild runs argv (a binary and its arguments). env is added to the
+// StartChild runs argv (a binary and its arguments). env is added to the
 // driver's environment.
-func startChild(name string, argv []string, env []string) (*child, error) {
+func StartChild(name string, argv []string, env []string) (*Child, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = &prefixWriter{prefix: "[" + name + "] ", w: os.Stderr}
@@ -73,7 +76,7 @@ func startChild(name string, argv []string, env []string) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &child{name: name, cmd: cmd, stdin: stdin, events: make(chan event, 64), done: make(chan struct{})}
+	c := &Child{Name: name, cmd: cmd, stdin: stdin, events: make(chan Event, 64), done: make(chan struct{})}
 	childrenMu.Lock()
 	if killedAll {
 		childrenMu.Unlock()
@@ -90,24 +93,24 @@ func startChild(name string, argv []string, env []string) (*child, error) {
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 64<<10), 64<<20)
 		for sc.Scan() {
-			var ev event
+			var ev Event
 			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 				fmt.Fprintf(os.Stderr, "[%s] stdout: %s\n", name, sc.Text())
 				continue
 			}
-			ev.from = c
+			ev.From = c
 			c.events <- ev
 		}
 	}()
 	go func() {
-		c.wait()
+		c.Wait()
 		close(c.done)
 	}()
 	return c, nil
 }
 
-// startRole re-executes this binary in role with args.
-func startRole(name, role string, args Args) (*child, error) {
+// StartRole re-executes this binary in role with args.
+func StartRole(name, role string, args any) (*Child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -116,80 +119,84 @@ func startRole(name, role string, args Args) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	return startChild(name, []string{self}, []string{envRole + "=" + role, envArgs + "=" + string(b)})
+	return StartChild(name, []string{self}, []string{envRole + "=" + role, envArgs + "=" + string(b)})
 }
 
-func (c *child) wait() error {
+// Done is closed when the child has exited.
+func (c *Child) Done() <-chan struct{} { return c.done }
+
+// Wait waits for the child to exit and returns its exit error.
+func (c *Child) Wait() error {
 	c.waitOnce.Do(func() { c.waitErr = c.cmd.Wait() })
 	return c.waitErr
 }
 
-// send writes one command line to the child's stdin.
-func (c *child) send(cmd string) error {
+// Send writes one command line to the child's stdin.
+func (c *Child) Send(cmd string) error {
 	_, err := io.WriteString(c.stdin, cmd+"\n")
 	return err
 }
 
-// next returns the child's next event, failing after timeout or when the
+// Next returns the child's next event, failing after timeout or when the
 // child exits.
-func (c *child) next(timeout time.Duration) (event, error) {
+func (c *Child) Next(timeout time.Duration) (Event, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case ev, ok := <-c.events:
 		if !ok {
-			return event{}, fmt.Errorf("%s exited (%v)", c.name, c.wait())
+			return Event{}, fmt.Errorf("%s exited (%v)", c.Name, c.Wait())
 		}
 		if ev.Ev == "error" {
 			var s string
 			json.Unmarshal(ev.Data, &s)
-			return ev, fmt.Errorf("%s: %s", c.name, s)
+			return ev, fmt.Errorf("%s: %s", c.Name, s)
 		}
 		return ev, nil
 	case <-t.C:
-		return event{}, fmt.Errorf("%s: no event within %v", c.name, timeout)
+		return Event{}, fmt.Errorf("%s: no event within %v", c.Name, timeout)
 	}
 }
 
-// expect waits for the event named ev and decodes its data into v (may be nil).
-func (c *child) expect(ev string, timeout time.Duration, v any) error {
+// Expect waits for the event named ev and decodes its data into v (may be nil).
+func (c *Child) Expect(ev string, timeout time.Duration, v any) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		e, err := c.next(time.Until(deadline))
+		e, err := c.Next(time.Until(deadline))
 		if err != nil {
 			return fmt.Errorf("waiting for %q: %w", ev, err)
 		}
 		if e.Ev != ev {
-			return fmt.Errorf("%s: got event %q, want %q", c.name, e.Ev, ev)
+			return fmt.Errorf("%s: got event %q, want %q", c.Name, e.Ev, ev)
 		}
 		if v != nil {
 			if err := json.Unmarshal(e.Data, v); err != nil {
-				return fmt.Errorf("%s: %q: %w", c.name, ev, err)
+				return fmt.Errorf("%s: %q: %w", c.Name, ev, err)
 			}
 		}
 		return nil
 	}
 }
 
-// stop asks the child to exit (closes its stdin), waits up to grace, then
+// Stop asks the child to exit (closes its stdin), waits up to grace, then
 // kills it. It always unregisters the child.
-func (c *child) stop(grace time.Duration) {
+func (c *Child) Stop(grace time.Duration) {
 	c.stdin.Close()
-	if c.term && c.cmd.Process != nil {
+	if c.Term && c.cmd.Process != nil {
 		_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	}
 	select {
 	case <-c.done:
 	case <-time.After(grace):
-		c.kill()
+		c.Kill()
 	}
 	childrenMu.Lock()
 	delete(children, c)
 	childrenMu.Unlock()
 }
 
-// kill sends SIGKILL and reaps the child.
-func (c *child) kill() {
+// Kill sends SIGKILL and reaps the child.
+func (c *Child) Kill() {
 	if c.cmd.Process != nil {
 		_ = c.cmd.Process.Signal(syscall.SIGKILL)
 	}
@@ -199,9 +206,9 @@ func (c *child) kill() {
 	childrenMu.Unlock()
 }
 
-// stopAll stops every child of a scenario: a graceful stop (stdin closed,
+// StopAll stops every child of a scenario: a graceful stop (stdin closed,
 // so profiles get written) in parallel, SIGKILL after grace.
-func stopAll(cs []*child, grace time.Duration) {
+func StopAll(cs []*Child, grace time.Duration) {
 	var wg sync.WaitGroup
 	for _, c := range cs {
 		if c == nil {
@@ -210,18 +217,18 @@ func stopAll(cs []*child, grace time.Duration) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.stop(grace)
+			c.Stop(grace)
 		}()
 	}
 	wg.Wait()
 }
 
-// killAll kills every child still running and refuses new ones. It is
+// KillAll kills every child still running and refuses new ones. It is
 // the driver's last word on every exit path.
-func killAll() {
+func KillAll() {
 	childrenMu.Lock()
 	killedAll = true
-	cs := make([]*child, 0, len(children))
+	cs := make([]*Child, 0, len(children))
 	for c := range children {
 		cs = append(cs, c)
 	}
