@@ -288,19 +288,12 @@ func (l *link) shutdown() {
 // batches what accumulates into frames.
 func (l *link) markDirty(it linkItem) {
 	l.mu.Lock()
-	switch v := it.(type) {
-	case *linkObject:
-		if v.queued {
+	if q := queuedFlag(it); q != nil {
+		if *q {
 			l.mu.Unlock()
 			return
 		}
-		v.queued = true
-	case *tagItem:
-		if v.queued {
-			l.mu.Unlock()
-			return
-		}
-		v.queued = true
+		*q = true
 	}
 	l.dirty = append(l.dirty, it)
 	few := len(l.dirty) <= maxInlineItems
@@ -319,15 +312,21 @@ func (l *link) markDirty(it linkItem) {
 // state to many links): inline, without blocking; what
 // the connection does not take at once is left to the link's writer.
 func (l *link) flushShared() {
+	if !l.flushNow() {
+		l.wakeWriter()
+	}
+}
+
+// flushNow flushes the link inline (flushDirty) when no one else is
+// flushing it, and reports whether everything went out; what did not is
+// the writer's.
+func (l *link) flushNow() bool {
 	if !l.writeMu.TryLock() {
-		l.wakeWriter() // busy: the writer finds the items
-		return
+		return false // the writer (or another goroutine) is flushing
 	}
 	left, err := l.flushDirty(true)
 	l.writeMu.Unlock()
-	if err != nil || left {
-		l.wakeWriter()
-	}
+	return err == nil && !left
 }
 
 func (l *link) wakeWriter() {
@@ -363,13 +362,8 @@ func (l *link) flushInline() bool {
 	if now-l.lastInline.Load() < int64(inlineGap) {
 		return false
 	}
-	if !l.writeMu.TryLock() {
-		return false // the writer (or another goroutine) is flushing
-	}
 	l.lastInline.Store(now)
-	left, err := l.flushDirty(true)
-	l.writeMu.Unlock()
-	return err == nil && !left
+	return l.flushNow()
 }
 
 // object returns the link's record for d, creating it. Called with mu held.
@@ -720,41 +714,31 @@ func (l *link) handleTag(m wire.Message) error {
 	ti := l.tagItem(t)
 	// The reader is the only writer of ti's contract fields; it sets them
 	// under mu because the writer and forwardRefusal read them.
-	set := func(field **TagObserveContract, c *TagObserveContract) {
-		l.mu.Lock()
-		*field = c
-		l.mu.Unlock()
-	}
-	setExpose := func(c *TagExposeContract) {
-		l.mu.Lock()
-		ti.expose = c
-		l.mu.Unlock()
-	}
 	switch m := m.(type) {
 	case *wire.TagObserve:
 		if !l.admit(wire.ContractTagObserve, id, l.peer.Perms.MayObserveTag(t), "observe tag", t.String()) {
 			return nil
 		}
-		l.setTagRef(ti, id)
+		setLocked(&l.mu, &ti.ref, id)
 		if ti.observe == nil {
 			c, err := l.ex.observeTag(t, originDownstream)
 			if err != nil {
 				return err
 			}
-			set(&ti.observe, c)
+			setLocked(&l.mu, &ti.observe, c)
 			c.SetNotify(func() { l.markDirty(ti) })
 			l.passOnRefusal(wire.ContractTagObserve, id, &c.w)
 		}
 	case *wire.TagUnobserve:
 		if c := ti.observe; c != nil {
-			set(&ti.observe, nil)
+			setLocked(&l.mu, &ti.observe, nil)
 			c.Close()
 		}
 	case *wire.TagExpose:
 		if !l.admit(wire.ContractTagExpose, id, l.peer.Perms.MayExposeTag(t), "expose tag", t.String()) {
 			return nil
 		}
-		l.setTagRef(ti, id)
+		setLocked(&l.mu, &ti.ref, id)
 		if ti.expose != nil && ti.expose.Capacity() == int(m.Capacity) {
 			return nil
 		}
@@ -763,7 +747,7 @@ func (l *link) handleTag(m wire.Message) error {
 			return err
 		}
 		old := ti.expose
-		setExpose(c)
+		setLocked(&l.mu, &ti.expose, c)
 		c.SetNotify(func() { l.markDirty(ti) })
 		l.passOnRefusal(wire.ContractTagExpose, id, &c.w)
 		if old != nil {
@@ -771,7 +755,7 @@ func (l *link) handleTag(m wire.Message) error {
 		}
 	case *wire.TagUnexpose:
 		if c := ti.expose; c != nil {
-			setExpose(nil)
+			setLocked(&l.mu, &ti.expose, nil)
 			c.Close()
 		}
 	}
@@ -842,10 +826,11 @@ func (l *link) admitWrite(id uint32) (ok bool, err error) {
 	return true, nil
 }
 
-func (l *link) setTagRef(ti *tagItem, id uint32) {
-	l.mu.Lock()
-	ti.ref = id
-	l.mu.Unlock()
+// setLocked sets *field to v holding mu.
+func setLocked[T any](mu *sync.Mutex, field *T, v T) {
+	mu.Lock()
+	*field = v
+	mu.Unlock()
 }
 
 // passOnRefusal tells the peer at once when a contract just made for it
@@ -1272,11 +1257,8 @@ func (l *link) flushDirty(inline bool) (left bool, err error) {
 		left = len(later) > 0
 	}
 	for _, it := range items {
-		switch v := it.(type) {
-		case *linkObject:
-			v.queued = false
-		case *tagItem:
-			v.queued = false
+		if q := queuedFlag(it); q != nil {
+			*q = false
 		}
 	}
 	l.mu.Unlock()
@@ -1298,6 +1280,18 @@ func (l *link) flushDirty(inline bool) (left bool, err error) {
 	return left || len(w.held) > 0, nil
 }
 
+// queuedFlag returns the flag that says it is in the dirty list, nil for
+// items that may be there more than once (they flush whatever is pending).
+func queuedFlag(it linkItem) *bool {
+	switch v := it.(type) {
+	case *linkObject:
+		return &v.queued
+	case *tagItem:
+		return &v.queued
+	}
+	return nil
+}
+
 // requeue puts items that were taken but not flushed back at the front of
 // the dirty list, except those queued again meanwhile.
 func (l *link) requeue(items []linkItem) {
@@ -1305,17 +1299,11 @@ func (l *link) requeue(items []linkItem) {
 	defer l.mu.Unlock()
 	back := make([]linkItem, 0, len(items)+len(l.dirty))
 	for _, it := range items {
-		switch v := it.(type) {
-		case *linkObject:
-			if v.queued {
+		if q := queuedFlag(it); q != nil {
+			if *q {
 				continue
 			}
-			v.queued = true
-		case *tagItem:
-			if v.queued {
-				continue
-			}
-			v.queued = true
+			*q = true
 		}
 		back = append(back, it)
 	}
