@@ -26,11 +26,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -122,39 +120,17 @@ func driverMain() int {
 	cfg.loadBefore = harness.LoadAverage()
 	cfg.maxLife = 2*cfg.timeout + 2*max(cfg.latDuration, cfg.fanDuration) + time.Minute
 
-	var selected []scenario
-	for _, n := range strings.Split(names, ",") {
-		n = strings.TrimSpace(n)
-		found := false
-		for _, s := range scenarios {
-			if s.name == n {
-				selected, found = append(selected, s), true
-			}
-		}
-		if !found && n != "" {
-			fmt.Fprintf(os.Stderr, "natsref: unknown scenario %q\n", n)
-			return 2
-		}
+	selected, err := harness.Select(names, scenarios, func(s scenario) string { return s.name })
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "natsref: %v\n", err)
+		return 2
 	}
 
 	// Children are killed on every way out: return, panic, signal (and
 	// by the kernel, Pdeathsig, if this process dies).
-	defer harness.KillAll()
-	defer func() {
-		if p := recover(); p != nil {
-			harness.KillAll()
-			panic(p)
-		}
-	}()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		s := <-sigs
+	defer harness.Guard("natsref", func() {
 		interrupted.Store(true)
-		fmt.Fprintf(os.Stderr, "natsref: %v: stopping every process\n", s)
-		harness.KillAll()
-		os.Exit(130)
-	}()
+	})()
 	harness.RaiseFileLimit("natsref", 1100)
 
 	results := map[string][]float64{}

@@ -46,11 +46,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -189,46 +187,23 @@ func driverMain() (code int) {
 	cfg.loadBefore = harness.LoadAverage()
 	cfg.maxLife = 2*cfg.timeout + 2*max(cfg.latDuration, cfg.absDuration, cfg.fanDuration) + time.Minute
 
-	var selected []scenario
-	for _, n := range strings.Split(names, ",") {
-		n = strings.TrimSpace(n)
-		found := false
-		for _, s := range scenarios {
-			if s.name == n {
-				selected, found = append(selected, s), true
-			}
-		}
-		if !found && n != "" {
-			fmt.Fprintf(os.Stderr, "netbench: unknown scenario %q\n", n)
-			return 2
-		}
+	selected, err := harness.Select(names, scenarios, func(s scenario) string { return s.name })
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "netbench: %v\n", err)
+		return 2
 	}
 
-	// Children are killed on every way out: return, panic, signal.
-	defer harness.KillAll()
-	defer func() {
-		if p := recover(); p != nil {
-			harness.KillAll()
-			panic(p)
-		}
-	}()
-	var err error
 	cfg.tmp, err = os.MkdirTemp("", "hakuban-netbench")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "netbench:", err)
 		return 1
 	}
 	defer os.RemoveAll(cfg.tmp)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		s := <-sigs
+	// Children are killed on every way out: return, panic, signal.
+	defer harness.Guard("netbench", func() {
 		interrupted.Store(true)
-		fmt.Fprintf(os.Stderr, "netbench: %v: stopping every process\n", s)
-		harness.KillAll()
 		os.RemoveAll(cfg.tmp)
-		os.Exit(130)
-	}()
+	})()
 	harness.RaiseFileLimit("netbench", 2100)
 
 	if cfg.routerBin == "" && !cfg.inproc {

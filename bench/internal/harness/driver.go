@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/signal"
 	"strings"
 	"syscall"
 )
@@ -59,4 +60,48 @@ func LoadAverage() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// Guard makes every way out of a driver kill its children: call it before
+// starting any and defer what it returns (it covers return and panic). On
+// SIGINT or SIGTERM it runs onSignal (may be nil), kills the children and
+// exits with status 130.
+func Guard(prog string, onSignal func()) (release func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "%s: %v: stopping every process\n", prog, s)
+		if onSignal != nil {
+			onSignal()
+		}
+		KillAll()
+		os.Exit(130)
+	}()
+	return func() {
+		if p := recover(); p != nil {
+			KillAll()
+			panic(p)
+		}
+		KillAll()
+	}
+}
+
+// Select returns the items of all named in the comma-separated names, in
+// the order of names; an unknown name is an error.
+func Select[S any](names string, all []S, name func(S) string) ([]S, error) {
+	var out []S
+	for _, n := range strings.Split(names, ",") {
+		n = strings.TrimSpace(n)
+		found := false
+		for _, s := range all {
+			if name(s) == n {
+				out, found = append(out, s), true
+			}
+		}
+		if !found && n != "" {
+			return nil, fmt.Errorf("unknown scenario %q", n)
+		}
+	}
+	return out, nil
 }
