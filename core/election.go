@@ -90,6 +90,7 @@ func (ex *Exchange) assign(o *object, c candidate) {
 	b.load++
 	o.assigned = s
 	c.assigned(s)
+	ex.noteExposer(o)
 }
 
 // revoke invalidates s and tells its owner. It does not touch o.assigned or
@@ -121,6 +122,7 @@ func (ex *Exchange) release(o *object) {
 		o.assigned = nil
 		s.owner.base().load--
 		ex.revoke(s)
+		ex.noteExposer(o)
 	}
 }
 
@@ -162,6 +164,7 @@ func (ex *Exchange) dropCandidate(c candidate) {
 				ex.elect(o)
 				ex.counters.Failovers++
 			}
+			ex.noteExposer(o)
 		}
 	}
 	ex.markRebalance()

@@ -334,6 +334,24 @@ func (ex *Exchange) deliver(o *object) {
 	}
 }
 
+// noteExposer records whether o has an elected exposer (o.hasExposer) for
+// the links that forward it downstream, and when that changed, wakes the
+// downstream links observing o so they tell their peers (ObjectUnexposed,
+// ObjectExposed). Called with mu held wherever o.assigned or o.upUnexposed
+// changes.
+func (ex *Exchange) noteExposer(o *object) {
+	has := o.hasExposer()
+	if o.exposed.Load() == has {
+		return
+	}
+	o.exposed.Store(has)
+	for _, obs := range o.observers {
+		if c, ok := obs.(*ObjectObserveContract); ok && c.origin == originDownstream && !c.w.closed {
+			c.w.signal(ex)
+		}
+	}
+}
+
 // desynchronize marks o's state as no longer synchronized (its exposer went
 // away) and tells the observers. Called with mu held.
 func (ex *Exchange) desynchronize(o *object) {

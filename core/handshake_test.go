@@ -67,7 +67,7 @@ func TestHandshakeUnsupportedVersion(t *testing.T) {
 			hello := testHello("future")
 			hello.Major, hello.Minor = 2, 0
 			c, s := runHandshake(t, k.pair, hello, nil)
-			want := "core: upstream refused: unsupported protocol version 2.0, server speaks 1.0 (close 4001)"
+			want := "core: upstream refused: unsupported protocol version 2.0, server speaks " + wire.ProtocolVersion + " (close 4001)"
 			if c.err == nil || c.err.Error() != want {
 				t.Fatalf("client error %q, want %q", c.err, want)
 			}

@@ -124,7 +124,10 @@ type linkObject struct {
 	// or received it): the base for deltas in either direction.
 	peerData []byte
 	liveSent bool // downstream role: ObjectLive sent
-	queued   bool // in l.dirty
+	// unexposedSent (downstream role): the peer was told ObjectUnexposed
+	// since ObjectLive. Like liveSent, only touched by flushes (writeMu).
+	unexposedSent bool
+	queued        bool // in l.dirty
 	// ref is the peer's id of the object in its last ObjectObserve or
 	// ObjectExpose (downstream role), for Errors about them.
 	ref uint32
@@ -589,10 +592,18 @@ func (l *link) handleContract(m wire.Message) error {
 			},
 			func(o *linkObject) func() { return func() { l.applyFeed(o) } })
 	case *wire.ObjectGone:
-		return closeField(l, m.Object, func(o *linkObject) **ObjectExposeContract {
+		if err := closeField(l, m.Object, func(o *linkObject) **ObjectExposeContract {
 			o.feedSink, o.feedLast = nil, nil
 			return &o.feed
-		})
+		}); err != nil {
+			return err
+		}
+		d, _ := l.objectRef(m.Object) // closeField checked it
+		l.ex.setUpUnexposed(d, false)
+	case *wire.ObjectUnexposed:
+		return l.receiveExposer(m.Object, true)
+	case *wire.ObjectExposed:
+		return l.receiveExposer(m.Object, false)
 	case *wire.Assign:
 		d, err := l.objectRef(m.Object)
 		if err != nil {
@@ -871,6 +882,29 @@ func (l *link) forwardRefusal(key declKey, refused map[*waitable]*refusal) {
 	if r != nil {
 		l.refuse(wire.Error{Contract: key.kind, Ref: ref, Code: r.code, Text: r.text})
 	}
+}
+
+// receiveExposer handles ObjectUnexposed (unexposed true) and
+// ObjectExposed: whether the upstream has an exposer for an object it
+// feeds. They exist from protocol 1.1 on; for an object not fed (a race
+// with ObjectGone cannot happen, messages keep their order) they change
+// nothing.
+func (l *link) receiveExposer(id uint32, unexposed bool) error {
+	if l.peer.Minor < wire.MinorExposer {
+		return protocolError("ObjectUnexposed and ObjectExposed need protocol 1.%d, the link speaks 1.%d", wire.MinorExposer, l.peer.Minor)
+	}
+	d, err := l.objectRef(id)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	o := l.objects[d.Key()]
+	fed := o != nil && o.feed != nil
+	l.mu.Unlock()
+	if fed {
+		l.ex.setUpUnexposed(d, unexposed)
+	}
+	return nil
 }
 
 // liftRefusal: the upstream feeds (ObjectLive) or assigns (Assign) the
@@ -1380,6 +1414,25 @@ func (l *link) sendStateAnnounced(w *frameWriter, o *linkObject, st ObjectState,
 	return w.add(m)
 }
 
+// sendExposer tells a peer that was sent ObjectLive for o whether the
+// object has an elected exposer, when that changed since it was last told
+// (ObjectUnexposed, ObjectExposed; protocol 1.1, PROTOCOL.md §10.2). After
+// ObjectLive the peer takes the object as exposed. Called by flushes only.
+func (l *link) sendExposer(w *frameWriter, o *linkObject, exposed bool) error {
+	if l.peer.Minor < wire.MinorExposer || !o.liveSent || o.unexposedSent != exposed {
+		return nil
+	}
+	o.unexposedSent = !exposed
+	id, err := l.declareObjectID(w, o.desc)
+	if err != nil {
+		return err
+	}
+	if exposed {
+		return w.add(&wire.ObjectExposed{Object: id})
+	}
+	return w.add(&wire.ObjectUnexposed{Object: id})
+}
+
 // encodePayload picks the smallest encoding the peer accepts for m: raw,
 // zstd (computed once per object version for all links), or a delta from
 // the version the peer holds (computed once per (object, from, to) for all
@@ -1414,10 +1467,21 @@ func (o *linkObject) flush(l *link, w *frameWriter) error {
 	observe, expose, assigned, token := o.observe, o.expose, o.assigned, o.token
 	l.mu.Unlock()
 	if observe != nil {
-		if st, ok, _ := observe.TryNext(); ok {
+		st, ok, _ := observe.TryNext()
+		exposed := observe.obj.exposed.Load()
+		if ok && exposed {
+			// The exposer is back: say so before its state.
+			if err := l.sendExposer(w, o, exposed); err != nil {
+				return err
+			}
+		}
+		if ok {
 			if err := l.sendState(w, o, st, 0); err != nil {
 				return err
 			}
+		}
+		if err := l.sendExposer(w, o, exposed); err != nil {
+			return err
 		}
 	}
 	if assigned != nil {
@@ -1544,7 +1608,7 @@ func (ti *tagItem) flush(l *link, w *frameWriter) error {
 				keep := o.observe != nil
 				wasLive := o.liveSent
 				if !keep {
-					o.liveSent, o.peerVersion = false, nil
+					o.liveSent, o.unexposedSent, o.peerVersion = false, false, nil
 				}
 				l.mu.Unlock()
 				if !keep && wasLive {

@@ -88,6 +88,7 @@ var linkScenarios = []struct {
 	{"TwoLeavesDirectly", linkTwoLeavesDirectly},
 	{"CapacityWeightedAcrossExchanges", linkCapacityWeightedAcrossExchanges},
 	{"InterestBasedRouting", linkInterestBasedRouting},
+	{"StatusFollowsUpstreamExposer", linkStatusFollowsUpstreamExposer},
 }
 
 // TestLinks runs the link scenarios over the in-memory pipe and over real
@@ -120,17 +121,23 @@ func runLinkPair(t testing.TB, a, b transport, up, down *Exchange, features wire
 }
 
 // runLinkPairAs is runLinkPair where up gives the link permissions perms.
+// Both ends speak wire.ProtocolMinor, as after a real handshake.
 func runLinkPairAs(t testing.TB, a, b transport, up, down *Exchange, features wire.Features, perms *Permissions) (breakLink func()) {
+	return runLinkPairMinor(t, a, b, up, down, features, perms, wire.ProtocolMinor)
+}
+
+// runLinkPairMinor is runLinkPairAs with the negotiated minor version.
+func runLinkPairMinor(t testing.TB, a, b transport, up, down *Exchange, features wire.Features, perms *Permissions, minor uint32) (breakLink func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		up.runLink(ctx, a, roleDownstream, linkPeer{Name: down.cfg.Name, Features: features, Perms: perms})
+		up.runLink(ctx, a, roleDownstream, linkPeer{Name: down.cfg.Name, Features: features, Perms: perms, Minor: minor})
 	}()
 	go func() {
 		defer wg.Done()
-		down.runLink(ctx, b, roleUpstream, linkPeer{Name: up.cfg.Name, Features: features})
+		down.runLink(ctx, b, roleUpstream, linkPeer{Name: up.cfg.Name, Features: features, Minor: minor})
 	}()
 	var once sync.Once
 	stop := func() { once.Do(func() { a.CloseNow(); cancel(); wg.Wait() }) }
@@ -436,6 +443,164 @@ func linkInterestBasedRouting(t *testing.T, testLink linker) {
 	}
 	if in > 200 {
 		t.Fatalf("the idle leaf received %d bytes for an object it does not use", in)
+	}
+}
+
+func linkStatusFollowsUpstreamExposer(t *testing.T, testLink linker) {
+	// An observer two routers away reports waiting_for_exposer whenever no
+	// exposer is elected anywhere, as it would next to the exposer, and
+	// stale only while an elected exposer has not written a fresh state
+	// (SPEC §4; ObjectUnexposed and ObjectExposed, protocol 1.1).
+	r1 := newTestExchange(t, "r1")
+	r2 := newTestExchange(t, "r2")
+	leaf := newTestExchange(t, "leaf")
+	testLink(t, r1, r2)
+	testLink(t, r2, leaf)
+	d := MustObjectDescriptor("status")
+	obs, _ := leaf.ObserveObject(d)
+	statusOf := func(c *ObjectObserveContract, want Status) {
+		t.Helper()
+		waitFor(t, func() bool { return c.Status() == want })
+	}
+	statusOf(obs, StatusWaitingForExposer)
+
+	exp, _ := r1.ExposeObject(d, 1)
+	nextSink(t, exp).Send(ObjectState{Version: Version{1}, Data: []byte("one")})
+	nextStateWhere(t, obs, func(s ObjectState) bool { return s.Synchronized })
+	statusOf(obs, StatusActive)
+
+	// The exposer goes: the state stays, unsynchronized, and nobody can
+	// expose the object.
+	exp.Close()
+	if st := nextStateWhere(t, obs, func(s ObjectState) bool { return !s.Synchronized }); string(st.Data) != "one" {
+		t.Fatalf("after the exposer left: %+v", st)
+	}
+	statusOf(obs, StatusWaitingForExposer)
+	if s := r1Status(t, r1, d); s != StatusWaitingForExposer {
+		t.Fatalf("next to the exposer the status is %v", s)
+	}
+
+	// A leaf that starts observing now gets the held state, and the same
+	// status.
+	late := newTestExchange(t, "late")
+	testLink(t, r2, late)
+	obsLate, _ := late.ObserveObject(d)
+	if st := nextState(t, obsLate); string(st.Data) != "one" || st.Synchronized {
+		t.Fatalf("late observer got %+v", st)
+	}
+	statusOf(obsLate, StatusWaitingForExposer)
+
+	// A new exposer is elected: stale until it writes, then active.
+	exp2, _ := r1.ExposeObject(d, 1)
+	sink2 := nextSink(t, exp2)
+	statusOf(obs, StatusStale)
+	statusOf(obsLate, StatusStale)
+	sink2.Send(ObjectState{Version: Version{2}, Data: []byte("two")})
+	for _, c := range []*ObjectObserveContract{obs, obsLate} {
+		nextStateWhere(t, c, func(s ObjectState) bool { return s.Synchronized && string(s.Data) == "two" })
+		statusOf(c, StatusActive)
+	}
+}
+
+// r1Status is the status of a fresh observer of d at ex.
+func r1Status(t *testing.T, ex *Exchange, d ObjectDescriptor) Status {
+	t.Helper()
+	c, err := ex.ObserveObject(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.Status()
+}
+
+// TestLinkStatusWithVersion10Peer: over a link that negotiated protocol
+// 1.0 nothing tells the downstream that the upstream has no exposer, so
+// its observers see the state go stale (what 1.0 peers could report), and
+// the link keeps working.
+func TestLinkStatusWithVersion10Peer(t *testing.T) {
+	up := newTestExchange(t, "up")
+	down := newTestExchange(t, "down")
+	a, b := chanPair()
+	runLinkPairMinor(t, a, b, up, down, 0, nil, 0)
+	d := MustObjectDescriptor("old")
+	exp, _ := up.ExposeObject(d, 1)
+	obs, _ := down.ObserveObject(d)
+	nextSink(t, exp).Send(ObjectState{Version: Version{1}, Data: []byte("x")})
+	nextStateWhere(t, obs, func(s ObjectState) bool { return s.Synchronized })
+	exp.Close()
+	nextStateWhere(t, obs, func(s ObjectState) bool { return !s.Synchronized })
+	// Anything up sent about d before the state of another object has
+	// been handled by then (a link keeps the order of its messages).
+	d2 := MustObjectDescriptor("barrier")
+	exp2, _ := up.ExposeObject(d2, 1)
+	obs2, _ := down.ObserveObject(d2)
+	nextSink(t, exp2).Send(ObjectState{Version: Version{1}, Data: []byte("b")})
+	nextState(t, obs2)
+	if s := obs.Status(); s != StatusStale {
+		t.Fatalf("status behind a 1.0 link: %v, want stale", s)
+	}
+}
+
+// TestLinkExposerMessagesOnTheWire: a raw 1.1 downstream observing an
+// object hears ObjectUnexposed after the unsynchronized state when the
+// exposer goes, and ObjectExposed before the next exposer's state.
+func TestLinkExposerMessagesOnTheWire(t *testing.T) {
+	router := newTestExchange(t, "router")
+	a, b := chanPair()
+	done := make(chan error, 1)
+	go func() {
+		done <- router.runLink(context.Background(), a, roleDownstream, linkPeer{Name: "raw", Minor: wire.MinorExposer})
+	}()
+	t.Cleanup(func() { a.CloseNow(); <-done })
+	d := MustObjectDescriptor("wire")
+	exp, _ := router.ExposeObject(d, 1)
+	b.out <- wire.Append(wire.Append(nil, &wire.DeclareObject{ID: 1, JSON: []byte(`"wire"`)}), &wire.ObjectObserve{Object: 1})
+	nextSink(t, exp).Send(ObjectState{Version: Version{1}, Data: []byte("one")})
+	var seen []string
+	record := func(until func(wire.Message) bool) func(wire.Message) bool {
+		return func(m wire.Message) bool {
+			switch m := m.(type) {
+			case *wire.ObjectLive, *wire.ObjectUnexposed, *wire.ObjectExposed:
+				seen = append(seen, m.Type().String())
+			case *wire.State:
+				seen = append(seen, fmt.Sprintf("State %v %v", m.Version, m.Synchronized))
+			case *wire.Sync:
+				seen = append(seen, fmt.Sprintf("Sync %v %v", m.Version, m.Synchronized))
+			}
+			return until(m)
+		}
+	}
+	is := func(typ wire.Type) func(wire.Message) bool {
+		return func(m wire.Message) bool { return m.Type() == typ }
+	}
+	readUntil(t, b, record(is(wire.TypeState)))
+	exp.Close()
+	readUntil(t, b, record(is(wire.TypeObjectUnexposed)))
+	exp2, _ := router.ExposeObject(d, 1)
+	sink := nextSink(t, exp2)
+	sink.Send(ObjectState{Version: Version{2}, Data: []byte("two")})
+	readUntil(t, b, record(is(wire.TypeState)))
+	want := []string{"ObjectLive", "State [1] true", "Sync [1] false", "ObjectUnexposed", "ObjectExposed", "State [2] true"}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("messages:\n got %q\nwant %q", seen, want)
+	}
+}
+
+// TestLinkExposerMessagesNeedVersion11: ObjectUnexposed from an upstream
+// on a link that negotiated 1.0 is a protocol violation.
+func TestLinkExposerMessagesNeedVersion11(t *testing.T) {
+	leaf := newTestExchange(t, "leaf")
+	a, b := chanPair()
+	done := make(chan error, 1)
+	go func() { done <- leaf.runLink(context.Background(), a, roleUpstream, linkPeer{Name: "old-router"}) }()
+	b.out <- wire.Append(wire.Append(nil, &wire.DeclareObject{ID: 1, JSON: []byte(`"x"`)}), &wire.ObjectUnexposed{Object: 1})
+	select {
+	case err := <-done:
+		if err == nil || a.closed.code != wire.CloseProtocolViolation {
+			t.Fatalf("closed with %v (err %v), want a protocol violation", a.closed.code, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("link not closed")
 	}
 }
 

@@ -125,9 +125,9 @@ func TestListenerRefusesUnsupportedHello(t *testing.T) {
 		t.Fatal(err)
 	}
 	hello := testHello("future")
-	hello.Major = 2
+	hello.Major, hello.Minor = 2, 0
 	_, err = clientHandshake(ctx, tr, hello, 5*time.Second)
-	if want := "core: upstream refused: unsupported protocol version 2.0, server speaks 1.0 (close 4001)"; err == nil || err.Error() != want {
+	if want := "core: upstream refused: unsupported protocol version 2.0, server speaks " + wire.ProtocolVersion + " (close 4001)"; err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %q", err, want)
 	}
 }

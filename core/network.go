@@ -84,6 +84,7 @@ func (ex *Exchange) reconsider(o *object) {
 	s.owner.base().load--
 	ex.revoke(s)
 	ex.desynchronize(o)
+	ex.noteExposer(o)
 }
 
 // declareObject marks o's declaration for the upstream link. Called with mu held.
@@ -214,7 +215,8 @@ func (ex *Exchange) setGoverning(on bool) {
 	ex.up.governing = on
 	if !on {
 		for _, o := range ex.objects {
-			o.upAssigned = false
+			o.upAssigned, o.upUnexposed = false, false
+			ex.noteExposer(o)
 		}
 	}
 }
@@ -231,9 +233,26 @@ func (ex *Exchange) setUpAssigned(d ObjectDescriptor, assigned bool) bool {
 	}
 	if o.upAssigned != assigned {
 		o.upAssigned = assigned
+		if assigned {
+			o.upUnexposed = false // the exposer is in this subtree
+		}
 		ex.refresh(o)
+		ex.noteExposer(o)
 	}
 	return true
+}
+
+// setUpUnexposed records whether the upstream that feeds d has no exposer
+// elected for it (ObjectUnexposed / ObjectExposed, protocol 1.1). Observers
+// here then report StatusWaitingForExposer rather than StatusStale, and
+// downstream links pass it on.
+func (ex *Exchange) setUpUnexposed(d ObjectDescriptor, unexposed bool) {
+	ex.mu.Lock()
+	defer ex.unlock()
+	if o := ex.objects[d.Key()]; o != nil && o.upUnexposed != unexposed {
+		o.upUnexposed = unexposed
+		ex.noteExposer(o)
+	}
 }
 
 // detachUpstream stops tracking declarations.

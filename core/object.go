@@ -55,7 +55,18 @@ type object struct {
 	// upAssigned: the upstream elected this exchange's subtree to expose
 	// the object (meaningful while an upstream governs, see network.go).
 	upAssigned bool
+	// upUnexposed: the upstream, which feeds the object, has no exposer
+	// elected for it (ObjectUnexposed, protocol 1.1).
+	upUnexposed bool
+	// exposed mirrors "an exposer is elected, here or upstream" for the
+	// links that forward it downstream without the mutex (noteExposer).
+	exposed atomic.Bool
 }
+
+// hasExposer reports whether o has an elected exposer: an assignment here
+// and, for an object fed from upstream, one upstream too. Called with the
+// exchange's mutex held.
+func (o *object) hasExposer() bool { return o.assigned != nil && !o.upUnexposed }
 
 // observed reports whether anybody wants o's state, which is what makes an
 // exposer produce it (lazy exposing).

@@ -217,7 +217,7 @@ func (c *ObjectObserveContract) statusLocked() Status {
 		return StatusClosed
 	case c.w.refused.Load() != nil:
 		return StatusRefused
-	case o.assigned == nil:
+	case !o.hasExposer():
 		return StatusWaitingForExposer
 	case !o.state().Synchronized:
 		return StatusStale

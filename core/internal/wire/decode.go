@@ -201,6 +201,10 @@ func decodeBody(t Type, body []byte, l *Limits) (Message, error) {
 		m = &ObjectLive{Object: c.u32("object")}
 	case TypeObjectGone:
 		m = &ObjectGone{Object: c.u32("object")}
+	case TypeObjectUnexposed:
+		m = &ObjectUnexposed{Object: c.u32("object")}
+	case TypeObjectExposed:
+		m = &ObjectExposed{Object: c.u32("object")}
 	case TypeAssign:
 		m = &Assign{Object: c.u32("object"), Token: c.positive("token")}
 	case TypeRevoke:

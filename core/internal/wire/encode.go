@@ -204,6 +204,8 @@ func (m *TagUnobserve) bodySize() int    { return uvarintLen(uint64(m.Tag)) }
 func (m *TagUnexpose) bodySize() int     { return uvarintLen(uint64(m.Tag)) }
 func (m *ObjectLive) bodySize() int      { return uvarintLen(uint64(m.Object)) }
 func (m *ObjectGone) bodySize() int      { return uvarintLen(uint64(m.Object)) }
+func (m *ObjectUnexposed) bodySize() int { return uvarintLen(uint64(m.Object)) }
+func (m *ObjectExposed) bodySize() int   { return uvarintLen(uint64(m.Object)) }
 
 func (m *ForgetTag) appendBody(d []byte) []byte     { return binary.AppendUvarint(d, uint64(m.ID)) }
 func (m *ForgetObject) appendBody(d []byte) []byte  { return binary.AppendUvarint(d, uint64(m.ID)) }
@@ -219,6 +221,10 @@ func (m *TagUnobserve) appendBody(d []byte) []byte { return binary.AppendUvarint
 func (m *TagUnexpose) appendBody(d []byte) []byte  { return binary.AppendUvarint(d, uint64(m.Tag)) }
 func (m *ObjectLive) appendBody(d []byte) []byte   { return binary.AppendUvarint(d, uint64(m.Object)) }
 func (m *ObjectGone) appendBody(d []byte) []byte   { return binary.AppendUvarint(d, uint64(m.Object)) }
+func (m *ObjectUnexposed) appendBody(d []byte) []byte {
+	return binary.AppendUvarint(d, uint64(m.Object))
+}
+func (m *ObjectExposed) appendBody(d []byte) []byte { return binary.AppendUvarint(d, uint64(m.Object)) }
 
 // Messages whose body is an id and a number.
 

@@ -35,6 +35,10 @@ const (
 	TypeObjectGone Type = 0x31 // up→down
 	TypeAssign     Type = 0x32 // up→down
 	TypeRevoke     Type = 0x33 // up→down
+	// Since 1.1 (MinorExposer): whether an exposer is elected for a live
+	// object the receiver's subtree is fed.
+	TypeObjectUnexposed Type = 0x34 // up→down
+	TypeObjectExposed   Type = 0x35 // up→down
 
 	TypeState Type = 0x40 // both
 	TypeSync  Type = 0x41 // both
@@ -57,6 +61,7 @@ var typeNames = map[Type]string{
 	TypeHave:       "Have",
 	TypeObjectLive: "ObjectLive", TypeObjectGone: "ObjectGone",
 	TypeAssign: "Assign", TypeRevoke: "Revoke",
+	TypeObjectUnexposed: "ObjectUnexposed", TypeObjectExposed: "ObjectExposed",
 	TypeState: "State", TypeSync: "Sync",
 	TypeError: "Error",
 }
@@ -88,6 +93,7 @@ func (t Type) FromUpstream() bool {
 	switch t {
 	case TypeDeclareTag, TypeForgetTag, TypeDeclareObject, TypeForgetObject, TypeHave,
 		TypeObjectLive, TypeObjectGone, TypeAssign, TypeRevoke,
+		TypeObjectUnexposed, TypeObjectExposed,
 		TypeState, TypeSync, TypeError:
 		return true
 	}
@@ -190,6 +196,17 @@ type ObjectLive struct{ Object uint32 }
 // receiver's subtree; no more states follow until ObjectLive.
 type ObjectGone struct{ Object uint32 }
 
+// ObjectUnexposed (1.1): no exposer is elected for a live object the
+// receiver's subtree is fed (ObjectLive): its held state stays, not
+// synchronized, until ObjectExposed. Sent only on links that negotiated
+// minor version MinorExposer or later.
+type ObjectUnexposed struct{ Object uint32 }
+
+// ObjectExposed (1.1): an exposer is elected again for the object; its
+// states follow. A receiver that got no ObjectUnexposed since ObjectLive
+// takes the object as exposed.
+type ObjectExposed struct{ Object uint32 }
+
 // Assign elects the receiver's subtree to expose the object. Token fences
 // its writes: it increases per object and travels with every State and
 // Sync the subtree sends for the object.
@@ -290,6 +307,8 @@ func (*TagUnexpose) Type() Type     { return TypeTagUnexpose }
 func (*Have) Type() Type            { return TypeHave }
 func (*ObjectLive) Type() Type      { return TypeObjectLive }
 func (*ObjectGone) Type() Type      { return TypeObjectGone }
+func (*ObjectUnexposed) Type() Type { return TypeObjectUnexposed }
+func (*ObjectExposed) Type() Type   { return TypeObjectExposed }
 func (*Assign) Type() Type          { return TypeAssign }
 func (*Revoke) Type() Type          { return TypeRevoke }
 func (*State) Type() Type           { return TypeState }

@@ -45,6 +45,8 @@ func samples() []sample {
 		{"Have/nothing", &Have{Object: 7}},
 		{"ObjectLive", &ObjectLive{Object: 9}},
 		{"ObjectGone", &ObjectGone{Object: 9}},
+		{"ObjectUnexposed", &ObjectUnexposed{Object: 9}},
+		{"ObjectExposed", &ObjectExposed{Object: math.MaxUint32}},
 		{"Assign", &Assign{Object: 9, Token: 1}},
 		{"Revoke", &Revoke{Object: 9, Token: math.MaxUint64}},
 		{"State/raw", &State{Object: 5, Version: []int64{1, 42}, Format: []string{"JSON"}, Synchronized: true, Data: []byte(`{"t":21.5}`), Size: 10}},

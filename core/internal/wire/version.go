@@ -11,13 +11,21 @@ import "time"
 // Changelog:
 //
 //	1.0 — initial.
-const ProtocolVersion = "1.0"
+//	1.1 — ObjectUnexposed (0x34) and ObjectExposed (0x35), U→D: whether an
+//	      exposer is elected for a live object the downstream is fed, so
+//	      that an observer behind a link can tell "waiting for an exposer"
+//	      from "stale". Sent only when both sides speak 1.1 (MinorExposer).
+const ProtocolVersion = "1.1"
 
 // ProtocolMajor and ProtocolMinor are ProtocolVersion as numbers.
 const (
 	ProtocolMajor = 1
-	ProtocolMinor = 0
+	ProtocolMinor = 1
 )
+
+// MinorExposer is the first minor version with ObjectUnexposed and
+// ObjectExposed.
+const MinorExposer = 1
 
 // Subprotocol is the WebSocket subprotocol name for ProtocolMajor. A server
 // that does not select it does not speak this major version.
