@@ -14,8 +14,8 @@ import (
 // Args are a child's arguments; each role uses some of them.
 type Args struct {
 	Name string
-	// URL of the nats-server (nats://host:port) or Addr of a TCP peer.
-	URL, Addr string
+	// URL of the nats-server (nats://host:port).
+	URL string
 	// N is a count of messages or of subscriber connections.
 	N int
 	// Warmup messages excluded from the statistics.
@@ -32,6 +32,8 @@ type Args struct {
 	Timeout time.Duration
 	// MaxLife: the child exits after this long whatever happens.
 	MaxLife time.Duration
+	// Floor: the arguments of a raw TCP floor role (harness.TCP.Role).
+	Floor harness.TCP
 }
 
 // childMain runs this process as role; it does not return.
@@ -47,12 +49,15 @@ func childMain(role string) {
 	if a.Timeout <= 0 {
 		a.Timeout = 30 * time.Second
 	}
-	f, ok := roles[role]
-	if !ok {
+	run := a.Floor.Role(role)
+	if f, ok := roles[role]; ok {
+		run = func() error { return f(a) }
+	}
+	if run == nil {
 		fmt.Fprintln(os.Stderr, "natsref: unknown role", role)
 		os.Exit(2)
 	}
 	// Roles that return stay alive (the server serves) until the driver
 	// closes stdin.
-	harness.Serve("natsref "+role, a.MaxLife, func() error { return f(a) })
+	harness.Serve("natsref "+role, a.MaxLife, run)
 }

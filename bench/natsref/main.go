@@ -4,19 +4,21 @@
 // targets are "at least as good as nats-server measured the same way".
 //
 // Like netbench it re-executes itself in roles (server, publisher,
-// subscriber, raw TCP sender and receiver), every process started by the
-// driver, repeats each scenario -n times and prints the medians and the
-// spread (min–max) of every figure.
+// subscriber, and the raw TCP floors' sender, relays and receivers),
+// every process started by the driver, repeats each scenario -n times
+// and prints the medians and the spread (min–max) of every figure.
 //
-//	latency  raw TCP sender → receiver (the floor), then publisher →
-//	         nats-server → subscriber (three processes); 64-byte messages
-//	         paced at 1,000/s for 5 s, the first 0.5 s left out; one-way
-//	         p50/p90/p99/p99.9 from the time.Now().UnixNano() stamp the
-//	         sender puts in the payload.
+//	latency  raw TCP sender → receiver (the floor), a raw TCP relay chain
+//	         sender → relay → receiver (three processes, the floor of the
+//	         system's shape), then publisher → nats-server → subscriber
+//	         (three processes); 64-byte messages paced at 1,000/s for 5 s,
+//	         the first 0.5 s left out; one-way p50/p90/p99/p99.9 from the
+//	         time.Now().UnixNano() stamp the sender puts in the payload.
 //	fanout   one publisher, 1,000 subscriber connections (4 processes ×
 //	         250), a message every 10 ms for 5 s: per message, the time
 //	         from the send until the first and until the last subscriber
-//	         has it.
+//	         has it; before it, the same fan-out over raw TCP through one
+//	         relay process (the floor; every message queued).
 //
 // This is a separate Go module (bench/natsref/go.mod): the hakuban module
 // does not depend on nats, and its ./... does not include this directory.
@@ -70,11 +72,19 @@ var metricDefs = []metricDef{
 	{"latency", "tcp_p90", "raw TCP hop p90 (floor)", "µs"},
 	{"latency", "tcp_p99", "raw TCP hop p99 (floor)", "µs"},
 	{"latency", "tcp_p999", "raw TCP hop p99.9 (floor)", "µs"},
+	{"latency", "chain_p50", "raw TCP relay chain p50 (floor, 2 hops)", "µs"},
+	{"latency", "chain_p90", "raw TCP relay chain p90 (floor, 2 hops)", "µs"},
+	{"latency", "chain_p99", "raw TCP relay chain p99 (floor, 2 hops)", "µs"},
+	{"latency", "chain_p999", "raw TCP relay chain p99.9 (floor, 2 hops)", "µs"},
 	{"latency", "lat_p50", "publisher→nats-server→subscriber p50", "µs"},
 	{"latency", "lat_p90", "publisher→nats-server→subscriber p90", "µs"},
 	{"latency", "lat_p99", "publisher→nats-server→subscriber p99", "µs"},
 	{"latency", "lat_p999", "publisher→nats-server→subscriber p99.9", "µs"},
 	{"latency", "lat_delivered", "paced messages delivered", "%"},
+	{"fanout", "fanfloor_first_p50", "raw TCP fan-out, first of N receivers p50 (floor)", "ms"},
+	{"fanout", "fanfloor_p50", "raw TCP fan-out, last of N receivers p50 (floor)", "ms"},
+	{"fanout", "fanfloor_p99", "raw TCP fan-out, last of N receivers p99 (floor)", "ms"},
+	{"fanout", "fanfloor_max", "raw TCP fan-out, last of N receivers max (floor)", "ms"},
 	{"fanout", "fan_first_p50", "send → first of N subscribers, p50", "ms"},
 	{"fanout", "fan_first_p99", "send → first of N subscribers, p99", "ms"},
 	{"fanout", "fan_p50", "send → last of N subscribers, p50", "ms"},
@@ -190,7 +200,8 @@ func printTable(cfg *config, selected []scenario, results map[string][]float64, 
 			}
 			vs := results[d.key]
 			med, lo, hi := harness.Median(vs)
-			label := strings.Replace(d.label, "N subscribers", fmt.Sprintf("%d subscribers", cfg.fanSubscribers), 1)
+			n := cfg.fanSubscribers / cfg.fanProcs * cfg.fanProcs // connections opened
+			label := strings.NewReplacer("N subscribers", fmt.Sprintf("%d subscribers", n), "N receivers", fmt.Sprintf("%d receivers", n)).Replace(d.label)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s – %s\t%d/%d\n", s.name, label, harness.Format(med, d.unit),
 				harness.Format(lo, d.unit), harness.Format(hi, d.unit), len(vs), cfg.reps)
 		}

@@ -19,13 +19,11 @@ import (
 )
 
 var roles = map[string]func(Args) error{
-	"server":   roleServer,
-	"tcp-recv": roleTCPRecv,
-	"tcp-send": roleTCPSend,
-	"lat-pub":  roleLatPub,
-	"lat-sub":  roleLatSub,
-	"fan-pub":  roleFanPub,
-	"fan-sub":  roleFanSub,
+	"server":  roleServer,
+	"lat-pub": roleLatPub,
+	"lat-sub": roleLatSub,
+	"fan-pub": roleFanPub,
+	"fan-sub": roleFanSub,
 }
 
 const (
@@ -111,16 +109,6 @@ func receive(nc *nats.Conn, mode, subject string, deadline time.Time, onMsg func
 	return done, nc.FlushTimeout(time.Until(deadline))
 }
 
-// ---- raw TCP floor (as bench/netbench) ----
-
-func roleTCPRecv(a Args) error { return a.tcp().Recv() }
-func roleTCPSend(a Args) error { return a.tcp().Send() }
-
-// tcp is the raw-TCP floor's part of a.
-func (a Args) tcp() harness.TCP {
-	return harness.TCP{Addr: a.Addr, N: a.N, Warmup: a.Warmup, Size: a.Size, Interval: a.Interval, Timeout: a.Timeout}
-}
-
 // ---- latency through the server ----
 
 // roleLatPub publishes messages 1..a.N paced by a.Interval, as soon as it
@@ -182,12 +170,12 @@ func roleLatSub(a Args) error {
 
 // fanResult: for each message (index), the time (UnixNano) at which the
 // first and the last of this process's connections had it (or a later
-// one, as bench/netbench counts with latest wins; NATS delivers every
-// message, so this matters only when one is lost). Delivered counts the
-// (connection, message) pairs received, of Expected, messages 2.. only.
+// one, as bench/netbench counts with latest wins: harness.Held; NATS
+// delivers every message, so this matters only when one is lost).
+// Delivered counts the (connection, message) pairs received, of
+// Expected, messages 2.. only.
 type fanResult struct {
-	First, Last         []int64
-	Missing             int
+	harness.FanReport
 	Delivered, Expected int
 }
 
@@ -253,26 +241,13 @@ func roleFanSub(a Args) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	res := fanResult{First: make([]int64, last+1), Last: make([]int64, last+1)}
+	var res fanResult
+	res.First, res.Last, res.Missing = harness.Held(recv, last)
 	for k := range a.N {
-		held := int64(0)
-		for v := last; v >= 1; v-- {
-			if t := recv[k][v]; t != 0 && (held == 0 || t < held) {
-				held = t
-			}
-			if v >= 2 {
-				res.Expected++
-				if recv[k][v] != 0 {
-					res.Delivered++
-				}
-			}
-			if held == 0 {
-				res.Missing++
-				continue
-			}
-			res.Last[v] = max(res.Last[v], held)
-			if res.First[v] == 0 || held < res.First[v] {
-				res.First[v] = held
+		for v := 2; v <= last; v++ {
+			res.Expected++
+			if recv[k][v] != 0 {
+				res.Delivered++
 			}
 		}
 	}

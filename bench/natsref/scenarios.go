@@ -32,27 +32,20 @@ func scenarioLatency(r *run) (metrics, error) {
 	pacedFor := time.Duration(n) * cfg.latInterval
 	m := metrics{}
 
-	// The floor: a raw TCP hop between two processes, paced the same way.
-	recv, err := r.role("tcp-recv", "tcp-recv", Args{N: n, Warmup: warm, Interval: cfg.latInterval, Size: 64})
+	// The floors, paced the same way: a raw TCP hop between two
+	// processes, then a raw TCP relay chain of three (two hops, the shape
+	// of the system measured).
+	floor := harness.TCP{N: n, Warmup: warm, Size: 64, Interval: cfg.latInterval, Timeout: cfg.timeout}
+	tcp, err := harness.LatencyFloor(r.floor, floor, 0)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("raw TCP hop: %w", err)
 	}
-	var addr string
-	if err := recv.Expect("ready", cfg.timeout, &addr); err != nil {
-		return nil, err
-	}
-	send, err := r.role("tcp-send", "tcp-send", Args{Addr: addr, N: n, Interval: cfg.latInterval, Size: 64})
+	chain, err := harness.LatencyFloor(r.floor, floor, 1)
 	if err != nil {
-		return nil, err
-	}
-	var tcp harness.LatStats
-	if err := recv.Expect("result", pacedFor+cfg.timeout, &tcp); err != nil {
-		return nil, err
-	}
-	if err := send.Expect("done", cfg.timeout, nil); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("raw TCP relay chain: %w", err)
 	}
 	m["tcp_p50"], m["tcp_p90"], m["tcp_p99"], m["tcp_p999"] = us(tcp.P50), us(tcp.P90), us(tcp.P99), us(tcp.P999)
+	m["chain_p50"], m["chain_p90"], m["chain_p99"], m["chain_p999"] = us(chain.P50), us(chain.P90), us(chain.P99), us(chain.P999)
 
 	// Publisher → nats-server → subscriber.
 	url, err := r.startServer()
@@ -87,11 +80,19 @@ func scenarioLatency(r *run) (metrics, error) {
 
 func scenarioFanout(r *run) (metrics, error) {
 	cfg := r.cfg
+	messages := 1 + int(cfg.fanDuration/cfg.fanInterval) // message 1 is the warm-up
+	// The floor: the same fan-out with raw TCP and a relay process.
+	ff, fl, err := harness.FanFloor(r.floor, harness.TCP{
+		N: messages, Size: 64, Interval: cfg.fanInterval, Conns: cfg.fanSubscribers, Timeout: cfg.timeout,
+	}, cfg.fanProcs)
+	if err != nil {
+		return nil, fmt.Errorf("raw TCP fan-out: %w", err)
+	}
+
 	url, err := r.startServer()
 	if err != nil {
 		return nil, err
 	}
-	messages := 1 + int(cfg.fanDuration/cfg.fanInterval) // message 1 is the warm-up
 	perProc := cfg.fanSubscribers / cfg.fanProcs
 	subs := make([]*harness.Child, cfg.fanProcs)
 	for k := range cfg.fanProcs {
@@ -143,6 +144,7 @@ func scenarioFanout(r *run) (metrics, error) {
 	}
 	f, l := fan.Latencies(done.Sent)
 	return metrics{
+		"fanfloor_first_p50": ms(ff.P50), "fanfloor_p50": ms(fl.P50), "fanfloor_p99": ms(fl.P99), "fanfloor_max": ms(fl.Max),
 		"fan_p50": ms(l.P50), "fan_p99": ms(l.P99), "fan_max": ms(l.Max),
 		"fan_first_p50": ms(f.P50), "fan_first_p99": ms(f.P99),
 		"fan_delivered": 100 * float64(delivered) / float64(max(1, expected)),
@@ -168,3 +170,8 @@ func (r *run) role(name, role string, a Args) (*harness.Child, error) {
 
 // close stops every process of the run, in parallel; SIGKILL after 5 s.
 func (r *run) close() { harness.StopAll(r.kids, 5*time.Second) }
+
+// floor starts a raw TCP floor's process in this run (harness.Starter).
+func (r *run) floor(name, role string, t harness.TCP) (*harness.Child, error) {
+	return r.role(name, role, Args{Floor: t})
+}

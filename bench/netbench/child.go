@@ -19,8 +19,8 @@ import (
 // Args are a child's arguments; each role uses some of them.
 type Args struct {
 	Name string
-	// URL of the router (ws://host:port/) or Addr of a TCP peer.
-	URL, Addr string
+	// URL of the router (ws://host:port/).
+	URL string
 	// N is a count of messages, versions, objects or exchanges.
 	N int
 	// Warmup messages excluded from the statistics.
@@ -40,6 +40,8 @@ type Args struct {
 	Timeout time.Duration
 	// MaxLife: the child exits after this long whatever happens.
 	MaxLife time.Duration
+	// Floor: the arguments of a raw TCP floor role (harness.TCP.Role).
+	Floor harness.TCP
 	// CPUProfile is a file to write a CPU profile to ("" for none).
 	CPUProfile string
 	// Router role: listen address, address file, metrics address.
@@ -75,14 +77,17 @@ func childMain(role string) {
 	if a.CPUProfile != "" {
 		startProfiles(a.CPUProfile)
 	}
-	f, ok := roles[role]
-	if !ok {
+	run := a.Floor.Role(role)
+	if f, ok := roles[role]; ok {
+		run = func() error { return f(a) }
+	}
+	if run == nil {
 		fmt.Fprintln(os.Stderr, "netbench: unknown role", role)
 		os.Exit(2)
 	}
 	// Roles that return stay alive (their goroutines serve) until the
 	// driver closes stdin.
-	harness.Serve("netbench "+role, a.MaxLife, func() error { return f(a) })
+	harness.Serve("netbench "+role, a.MaxLife, run)
 }
 
 // startProfiles starts a CPU profile into path and, when the process

@@ -11,7 +11,9 @@
 //	            observer (three processes): one-way p50/p99 (the exposer
 //	            puts its send time, time.Now().UnixNano(), in the data); in
 //	            the same run a raw TCP process-to-process hop paced the same
-//	            way, as the floor.
+//	            way, as the floor, and a raw TCP relay chain sender → relay →
+//	            receiver (three processes, two hops: the floor of the
+//	            system's shape).
 //	absorb      one exposer of one object sends back-to-back for 3 s while
 //	            one observer follows: versions/s the router applied (its
 //	            /metrics hakuban_states_total over the steady middle of the
@@ -21,7 +23,9 @@
 //	fanout      one object, 1,000 observer connections (4 processes × 250
 //	            exchanges), 100 updates/s for 5 s: p50/p99/max of the time
 //	            from the send until the last observer holds the version (or
-//	            a newer one: latest wins).
+//	            a newer one: latest wins); before it, in the same run, the
+//	            same fan-out over raw TCP through one relay process as the
+//	            floor (every message queued: no latest wins).
 //	resync      100,000 objects observed by one process, tag-exposed by
 //	            another, all synchronized; the router is SIGKILLed and
 //	            restarted on the same address: time from its address file
@@ -102,6 +106,10 @@ type metricDef struct {
 var metricDefs = []metricDef{
 	{"latency", "tcp_p50", "raw TCP hop p50 (floor)", "µs", 0, false, "~58 µs"},
 	{"latency", "tcp_p99", "raw TCP hop p99 (floor)", "µs", 0, false, "~117 µs"},
+	{"latency", "chain_p50", "raw TCP relay chain p50 (floor, 2 hops)", "µs", 0, false, ""},
+	{"latency", "chain_p90", "raw TCP relay chain p90 (floor, 2 hops)", "µs", 0, false, ""},
+	{"latency", "chain_p99", "raw TCP relay chain p99 (floor, 2 hops)", "µs", 0, false, ""},
+	{"latency", "chain_p999", "raw TCP relay chain p99.9 (floor, 2 hops)", "µs", 0, false, ""},
 	{"latency", "lat_p50", "exposer→router→observer p50", "µs", 150, false, "nats 164 µs"},
 	{"latency", "lat_p90", "exposer→router→observer p90", "µs", 0, false, ""},
 	{"latency", "lat_p99", "exposer→router→observer p99", "µs", 350, false, "nats 351 µs"},
@@ -135,6 +143,10 @@ var metricDefs = []metricDef{
 	{"absorb1000", "absN_routerOut_yield", "  router: frames out/s", "/s", 0, false, ""},
 	{"absorb1000", "absN_observerVersions_yield", "  observer: versions followed/s", "/s", 0, false, ""},
 	{"absorb1000", "absN_observer_yield", "  observer: distinct states received/s", "/s", 0, false, ""},
+	{"fanout", "fanfloor_first_p50", "raw TCP fan-out, first of N receivers p50 (floor)", "ms", 0, false, ""},
+	{"fanout", "fanfloor_p50", "raw TCP fan-out, last of N receivers p50 (floor)", "ms", 0, false, ""},
+	{"fanout", "fanfloor_p99", "raw TCP fan-out, last of N receivers p99 (floor)", "ms", 0, false, ""},
+	{"fanout", "fanfloor_max", "raw TCP fan-out, last of N receivers max (floor)", "ms", 0, false, ""},
 	{"fanout", "fan_first_p50", "send → first of 1,000 observers, p50", "ms", 0, false, ""},
 	{"fanout", "fan_first_p99", "send → first of 1,000 observers, p99", "ms", 0, false, ""},
 	{"fanout", "fan_p50", "send → last of 1,000 observers, p50", "ms", 0, false, ""},
@@ -304,7 +316,8 @@ func printTable(cfg *config, selected []scenario, results map[string][]float64, 
 					verdict = "-"
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s – %s\t%d/%d\t%s\t%s\t%s\n", s.name, d.label, harness.Format(med, d.unit),
+			label := strings.Replace(d.label, "N receivers", fmt.Sprintf("%d receivers", cfg.fanObservers/cfg.fanProcs*cfg.fanProcs), 1)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s – %s\t%d/%d\t%s\t%s\t%s\n", s.name, label, harness.Format(med, d.unit),
 				harness.Format(lo, d.unit), harness.Format(hi, d.unit), len(vs), cfg.reps, target, verdict, d.ref)
 		}
 		if failures[s.name] > 0 {

@@ -21,8 +21,6 @@ import (
 
 var roles = map[string]func(Args) error{
 	"router":          roleRouter,
-	"tcp-recv":        roleTCPRecv,
-	"tcp-send":        roleTCPSend,
 	"lat-exposer":     roleLatExposer,
 	"lat-observer":    roleLatObserver,
 	"abs-exposer":     roleAbsExposer,
@@ -107,16 +105,6 @@ func roleRouter(a Args) error {
 	}
 	harness.Emit("ready", nil)
 	return nil
-}
-
-// ---- raw TCP floor ----
-
-func roleTCPRecv(a Args) error { return a.tcp().Recv() }
-func roleTCPSend(a Args) error { return a.tcp().Send() }
-
-// tcp is the raw-TCP floor's part of a.
-func (a Args) tcp() harness.TCP {
-	return harness.TCP{Addr: a.Addr, N: a.N, Warmup: a.Warmup, Size: a.Size, Interval: a.Interval, Timeout: a.Timeout}
 }
 
 // ---- latency through the router ----
@@ -345,14 +333,6 @@ func roleAbsObserver(a Args) error {
 
 var fanDesc = core.MustObjectDescriptor("fanout")
 
-// fanResult: for each version v (index), the time (UnixNano) at which the
-// first and the last of this process's exchanges held version v or newer
-// (Last is 0 when one never did).
-type fanResult struct {
-	First, Last []int64
-	Missing     int
-}
-
 // roleFanObserver runs a.N exchanges, each with its own connector,
 // observing one object, until each holds version a.Objects.
 func roleFanObserver(a Args) error {
@@ -425,23 +405,8 @@ func roleFanObserver(a Args) error {
 	}
 	// Per exchange, the time it held v or newer is the earliest receive
 	// time of any version ≥ v (a version may be skipped: latest wins).
-	res := fanResult{First: make([]int64, last+1), Last: make([]int64, last+1)}
-	for k := range a.N {
-		held := int64(0)
-		for v := last; v >= 1; v-- {
-			if t := recv[k][v]; t != 0 && (held == 0 || t < held) {
-				held = t
-			}
-			if held == 0 {
-				res.Missing++
-				continue
-			}
-			res.Last[v] = max(res.Last[v], held)
-			if res.First[v] == 0 || held < res.First[v] {
-				res.First[v] = held
-			}
-		}
-	}
+	var res harness.FanReport
+	res.First, res.Last, res.Missing = harness.Held(recv, last)
 	harness.Emit("result", res)
 	return nil
 }

@@ -56,6 +56,11 @@ func (r *run) role(name, role string, a Args) (*harness.Child, error) {
 // written), SIGKILL after a grace period.
 func (r *run) close() { harness.StopAll(r.kids, 5*time.Second) }
 
+// floor starts a raw TCP floor's process in this run (harness.Starter).
+func (r *run) floor(name, role string, t harness.TCP) (*harness.Child, error) {
+	return r.role(name, role, Args{Floor: t})
+}
+
 // routerProc is a running router.
 type routerProc struct {
 	c        *harness.Child
@@ -217,27 +222,20 @@ func scenarioLatency(r *run) (metrics, error) {
 	pacedFor := time.Duration(n) * cfg.latInterval
 	m := metrics{}
 
-	// The floor: a raw TCP hop between two processes, paced the same way.
-	recv, err := r.role("tcp-recv", "tcp-recv", Args{N: n, Warmup: warm, Interval: cfg.latInterval, Size: 64})
+	// The floors, paced the same way: a raw TCP hop between two
+	// processes, then a raw TCP relay chain of three (two hops, the shape
+	// of the system measured).
+	floor := harness.TCP{N: n, Warmup: warm, Size: 64, Interval: cfg.latInterval, Timeout: cfg.timeout}
+	tcp, err := harness.LatencyFloor(r.floor, floor, 0)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("raw TCP hop: %w", err)
 	}
-	var addr string
-	if err := recv.Expect("ready", cfg.timeout, &addr); err != nil {
-		return nil, err
-	}
-	send, err := r.role("tcp-send", "tcp-send", Args{Addr: addr, N: n, Interval: cfg.latInterval, Size: 64})
+	chain, err := harness.LatencyFloor(r.floor, floor, 1)
 	if err != nil {
-		return nil, err
-	}
-	var tcp harness.LatStats
-	if err := recv.Expect("result", pacedFor+cfg.timeout, &tcp); err != nil {
-		return nil, err
-	}
-	if err := send.Expect("done", cfg.timeout, nil); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("raw TCP relay chain: %w", err)
 	}
 	m["tcp_p50"], m["tcp_p99"] = us(tcp.P50), us(tcp.P99)
+	m["chain_p50"], m["chain_p90"], m["chain_p99"], m["chain_p999"] = us(chain.P50), us(chain.P90), us(chain.P99), us(chain.P999)
 
 	// Exposer → router → observer.
 	rt, err := r.startRouter("127.0.0.1:0", 0, false)
@@ -395,11 +393,22 @@ func scenarioAbsorbMany(r *run) (metrics, error) {
 
 func scenarioFanout(r *run) (metrics, error) {
 	cfg := r.cfg
+	versions := 1 + int(cfg.fanDuration/cfg.fanInterval) // version 1 is the warm-up
+	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
+	// The floor: the same fan-out with raw TCP and a relay process (every
+	// message queued, no latest wins).
+	ff, fl, err := harness.FanFloor(r.floor, harness.TCP{
+		N: versions, Size: 64, Interval: cfg.fanInterval, Conns: cfg.fanObservers, Timeout: cfg.timeout,
+	}, cfg.fanProcs)
+	if err != nil {
+		return nil, fmt.Errorf("raw TCP fan-out: %w", err)
+	}
+	m := metrics{"fanfloor_first_p50": ms(ff.P50), "fanfloor_p50": ms(fl.P50), "fanfloor_p99": ms(fl.P99), "fanfloor_max": ms(fl.Max)}
+
 	rt, err := r.startRouter("127.0.0.1:0", 0, false)
 	if err != nil {
 		return nil, err
 	}
-	versions := 1 + int(cfg.fanDuration/cfg.fanInterval) // version 1 is the warm-up
 	perProc := cfg.fanObservers / cfg.fanProcs
 	obs := make([]*harness.Child, cfg.fanProcs)
 	for k := range cfg.fanProcs {
@@ -429,7 +438,7 @@ func scenarioFanout(r *run) (metrics, error) {
 	}
 	fan := harness.NewFanOut(versions)
 	for _, o := range obs {
-		var res fanResult
+		var res harness.FanReport
 		if err := o.Expect("result", cfg.timeout, &res); err != nil {
 			return nil, err
 		}
@@ -439,11 +448,9 @@ func scenarioFanout(r *run) (metrics, error) {
 		fan.Add(res.First, res.Last)
 	}
 	f, l := fan.Latencies(done.Sent)
-	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
-	return metrics{
-		"fan_p50": ms(l.P50), "fan_p99": ms(l.P99), "fan_max": ms(l.Max),
-		"fan_first_p50": ms(f.P50), "fan_first_p99": ms(f.P99),
-	}, nil
+	m["fan_p50"], m["fan_p99"], m["fan_max"] = ms(l.P50), ms(l.P99), ms(l.Max)
+	m["fan_first_p50"], m["fan_first_p99"] = ms(f.P50), ms(f.P99)
+	return m, nil
 }
 
 // ---- 4. resync ----

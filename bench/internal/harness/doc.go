@@ -3,5 +3,6 @@
 // that re-executes its own binary in roles and kills every child on every
 // exit path; the child side of that protocol (JSON events on stdout,
 // commands on stdin, a bounded lifetime); nanosleep pacing, send stamps,
-// nearest-rank percentiles and medians; and the raw-TCP floor.
+// nearest-rank percentiles and medians; and the raw TCP floors (a hop, a
+// relay chain, a fan-out: tcp.go, fanfloor.go), run by both drivers.
 package harness

@@ -46,3 +46,34 @@ func (f *FanOut) Latencies(sent []int64) (first, last LatStats) {
 	}
 	return Summarize(firstLat, n-1), Summarize(lastLat, n-1)
 }
+
+// Held reduces one process's arrival times, recv[connection][message]
+// (UnixNano, 0 for never; messages 1..n), to the time the first and the
+// last connection held each message or a newer one: with latest wins a
+// connection may skip a version, and it holds v from the earliest arrival
+// of any version ≥ v. missing counts the (connection, message) pairs
+// never held; their connections are left out of that message's times.
+func Held(recv [][]int64, n int) (first, last []int64, missing int) {
+	first, last = make([]int64, n+1), make([]int64, n+1)
+	for _, r := range recv {
+		held := int64(0)
+		for v := n; v >= 1; v-- {
+			if v >= len(r) {
+				missing++
+				continue
+			}
+			if t := r[v]; t != 0 && (held == 0 || t < held) {
+				held = t
+			}
+			if held == 0 {
+				missing++
+				continue
+			}
+			last[v] = max(last[v], held)
+			if first[v] == 0 || held < first[v] {
+				first[v] = held
+			}
+		}
+	}
+	return first, last, missing
+}
