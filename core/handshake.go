@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hakuban/hakuban/core/internal/wire"
@@ -130,11 +131,15 @@ func serverHandshake(ctx context.Context, t transport, welcome wire.Welcome, aut
 	if err != nil {
 		return refuse(wire.CloseUnsupportedVersion, fmt.Sprintf("unsupported protocol version %d.%d, server speaks %s", h.Major, h.Minor, wire.ProtocolVersion), err)
 	}
-	var perms *Permissions
+	var (
+		perms *Permissions
+		token []byte
+	)
 	if authorize != nil {
 		if perms, err = authorize(h.Token); err != nil {
 			return refuse(wire.CloseAuthRefused, "auth refused: "+err.Error(), err)
 		}
+		token = slices.Clone(h.Token) // for Listener.Reauthorize (h lives in the read buffer)
 	}
 	if rl, ok := t.(readLimiter); ok {
 		// Before the Welcome: the downstream sends nothing else until
@@ -146,5 +151,5 @@ func serverHandshake(ctx context.Context, t transport, welcome wire.Welcome, aut
 		_ = t.CloseNow()
 		return linkPeer{}, fmt.Errorf("core: handshake: %w", err)
 	}
-	return linkPeer{Name: h.Name, Features: h.Features, Limits: h.Limits.WithDefaults(), Local: welcome.Limits.WithDefaults(), Minor: minor, Perms: perms}, nil
+	return linkPeer{Name: h.Name, Features: h.Features, Limits: h.Limits.WithDefaults(), Local: welcome.Limits.WithDefaults(), Minor: minor, Perms: perms, Token: token}, nil
 }

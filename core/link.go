@@ -27,6 +27,11 @@ type linkPeer struct {
 	// Perms are what the peer's subtree may do (downstream role; from
 	// the token in its Hello); nil allows everything.
 	Perms *Permissions
+	// Token is the peer's token (downstream role, kept when a listener
+	// authorizes it, so that Reauthorize can check it again).
+	Token []byte
+	// started, when set, is called with the link before it runs.
+	started func(*link)
 }
 
 // link runs the protocol of one established connection (PROTOCOL.md) for
@@ -89,9 +94,28 @@ type link struct {
 	// reader; guarded by mu).
 	declRefs map[uint32]declKey
 
+	// perms are what the peer's subtree may do (downstream role; nil
+	// allows everything): peer.Perms until setPermissions replaces them.
+	perms atomic.Pointer[Permissions]
+	// declMu is held by the reader while it handles a declaration of the
+	// peer and by setPermissions, so that no contract is made under
+	// permissions that were just replaced.
+	declMu sync.Mutex
+	// abort ends the link with a close code of its own (linkAbort).
+	abort context.CancelCauseFunc
+
 	bytesIn, bytesOut   atomic.Uint64
 	framesIn, framesOut atomic.Uint64
 }
+
+// linkAbort is the cause of a link ended from outside with a given close
+// code and reason (Listener.Reauthorize: a token no longer accepted).
+type linkAbort struct {
+	code   wire.CloseCode
+	reason string
+}
+
+func (a *linkAbort) Error() string { return a.reason }
 
 // linkItem is something the writer must look at.
 type linkItem interface {
@@ -131,6 +155,10 @@ type linkObject struct {
 	// ref is the peer's id of the object in its last ObjectObserve or
 	// ObjectExpose (downstream role), for Errors about them.
 	ref uint32
+	// goneDue (downstream role, guarded by mu): setPermissions revoked
+	// what fed the object to the peer; the next flush sends ObjectGone
+	// unless something the peer may still observe keeps it.
+	goneDue bool
 }
 
 // tagItem is a tag contract made for the peer (downstream role).
@@ -199,8 +227,13 @@ func (ex *Exchange) runLink(parent context.Context, t transport, role linkRole, 
 		sentTag: map[TagDescriptor]tagDecl{},
 	}
 	l.peer.Limits = peer.Limits.WithDefaults()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	l.perms.Store(peer.Perms)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	l.abort = cancel
+	if peer.started != nil {
+		peer.started(l)
+	}
 	l.fw = &frameWriter{l: l, ctx: ctx}
 	ex.addLink(l)
 	defer ex.removeLink(l)
@@ -218,9 +251,12 @@ func (ex *Exchange) runLink(parent context.Context, t transport, role linkRole, 
 	go func() { defer wg.Done(); errc <- l.readLoop(ctx) }()
 	go func() { defer wg.Done(); errc <- l.writeLoop(ctx) }()
 	err := <-errc
-	cancel()
+	cancel(nil)
 	code, reason := wire.CloseCodeFor(err), wire.CloseReason(err)
-	if errors.Is(err, context.Canceled) {
+	var ab *linkAbort
+	if errors.As(context.Cause(ctx), &ab) {
+		code, reason, err = ab.code, wire.TruncateReason(ab.reason), ab
+	} else if errors.Is(err, context.Canceled) {
 		// Our side ended the link: the user closed the connector or the
 		// exchange (normal closure, do not reconnect), or a listener or
 		// router shuts down (going away, reconnect elsewhere).
@@ -484,6 +520,11 @@ func (l *link) handle(m wire.Message) error {
 		l.inObj[m.ID] = d
 	case *wire.ForgetObject:
 		delete(l.inObj, m.ID)
+	case *wire.ObjectObserve, *wire.ObjectUnobserve, *wire.ObjectExpose, *wire.ObjectUnexpose,
+		*wire.TagObserve, *wire.TagUnobserve, *wire.TagExpose, *wire.TagUnexpose:
+		l.declMu.Lock()
+		defer l.declMu.Unlock()
+		return l.handleContract(m)
 	default:
 		return l.handleContract(m)
 	}
@@ -561,7 +602,7 @@ func (l *link) handleContract(m wire.Message) error {
 		if err != nil {
 			return err
 		}
-		if !l.peer.Perms.MayObserveObject(d) && !l.peer.Perms.MayExposeObject(d) {
+		if !l.perms.Load().MayObserveObject(d) && !l.perms.Load().MayExposeObject(d) {
 			return nil // advisory; nothing of d is ever sent to this peer
 		}
 		// If we hold the same version, we know the peer's data too.
@@ -727,7 +768,7 @@ func (l *link) handleTag(m wire.Message) error {
 	// under mu because the writer and forwardRefusal read them.
 	switch m := m.(type) {
 	case *wire.TagObserve:
-		if !l.admit(wire.ContractTagObserve, id, l.peer.Perms.MayObserveTag(t), "observe tag", t.String()) {
+		if !l.admit(wire.ContractTagObserve, id, l.perms.Load().MayObserveTag(t), "observe tag", t.String()) {
 			return nil
 		}
 		setLocked(&l.mu, &ti.ref, id)
@@ -746,7 +787,7 @@ func (l *link) handleTag(m wire.Message) error {
 			c.Close()
 		}
 	case *wire.TagExpose:
-		if !l.admit(wire.ContractTagExpose, id, l.peer.Perms.MayExposeTag(t), "expose tag", t.String()) {
+		if !l.admit(wire.ContractTagExpose, id, l.perms.Load().MayExposeTag(t), "expose tag", t.String()) {
 			return nil
 		}
 		setLocked(&l.mu, &ti.ref, id)
@@ -786,13 +827,102 @@ func (l *link) admit(kind wire.ContractKind, ref uint32, allowed bool, verb, wha
 	l.ex.mu.Lock()
 	l.ex.counters.RefusedContracts++
 	l.ex.mu.Unlock()
+	p := l.perms.Load()
+	l.ex.log.Debug("hakuban: contract refused", "peer", l.peer.Name, "permissions", p.Name(), "contract", kind, "on", what)
+	l.refuse(denial(p, kind, ref, verb, what))
+	return false
+}
+
+// denial is the Error answering a declaration the permissions do not allow.
+func denial(p *Permissions, kind wire.ContractKind, ref uint32, verb, what string) wire.Error {
 	who := "this client"
-	if name := l.peer.Perms.Name(); name != "" {
+	if name := p.Name(); name != "" {
 		who = fmt.Sprintf("%q", name)
 	}
-	l.ex.log.Debug("hakuban: contract refused", "peer", l.peer.Name, "permissions", l.peer.Perms.Name(), "contract", kind, "on", what)
-	l.refuse(wire.Error{Contract: kind, Ref: ref, Code: wire.ErrorPermissionDenied,
-		Text: fmt.Sprintf("permission denied: %s may not %s %s", who, verb, what)})
+	return wire.Error{Contract: kind, Ref: ref, Code: wire.ErrorPermissionDenied,
+		Text: wire.TruncateReason(fmt.Sprintf("permission denied: %s may not %s %s", who, verb, what))}
+}
+
+// setPermissions replaces the permissions of a downstream link
+// (Listener.Reauthorize) and revokes what they no longer allow, as if the
+// peer had declared it now: each such contract is closed and answered with
+// Error{PermissionDenied}, which the peer reports as a refusal. The flushes
+// of the items marked here send Revoke for the assignments the closed
+// expose contracts held and ObjectGone for the objects nothing allowed
+// feeds any more. Rights the new permissions add apply to declarations
+// made afterwards (all of them after a reconnect). It returns how many
+// contracts were revoked.
+func (l *link) setPermissions(p *Permissions) int {
+	l.declMu.Lock()
+	defer l.declMu.Unlock()
+	l.perms.Store(p)
+	var (
+		closers []func() error
+		errs    []wire.Error
+		dirty   []linkItem
+	)
+	l.mu.Lock()
+	for _, o := range l.objects {
+		if o.observe != nil && !p.MayObserveObject(o.desc) {
+			closers = append(closers, o.observe.Close)
+			o.observe, o.goneDue = nil, true
+			errs = append(errs, denial(p, wire.ContractObjectObserve, o.ref, "observe object", o.desc.String()))
+			dirty = append(dirty, o)
+		}
+		if o.expose != nil && !p.MayExposeObject(o.desc) {
+			closers = append(closers, o.expose.Close)
+			o.expose = nil
+			errs = append(errs, denial(p, wire.ContractObjectExpose, o.ref, "expose object", o.desc.String()))
+			dirty = append(dirty, o)
+		}
+	}
+	for t, ti := range l.tags {
+		if ti.observe != nil && !p.MayObserveTag(t) {
+			closers = append(closers, ti.observe.Close)
+			ti.observe = nil
+			errs = append(errs, denial(p, wire.ContractTagObserve, ti.ref, "observe tag", t.String()))
+			for _, o := range l.objects {
+				if o.desc.HasTag(t) {
+					o.goneDue = true
+					dirty = append(dirty, o)
+				}
+			}
+		}
+		if ti.expose != nil && !p.MayExposeTag(t) {
+			closers = append(closers, ti.expose.Close)
+			ti.expose = nil
+			errs = append(errs, denial(p, wire.ContractTagExpose, ti.ref, "expose tag", t.String()))
+			dirty = append(dirty, ti)
+		}
+	}
+	// Not bounded by maxQueuedErrors: at most one per contract of the link.
+	l.errs = append(l.errs, errs...)
+	l.mu.Unlock()
+	for _, f := range closers {
+		f()
+	}
+	if len(errs) == 0 {
+		return 0
+	}
+	l.ex.mu.Lock()
+	l.ex.counters.RefusedContracts += uint64(len(errs))
+	l.ex.mu.Unlock()
+	l.ex.log.Info("hakuban: contracts revoked", "peer", l.peer.Name, "permissions", p.Name(), "contracts", len(errs))
+	l.markDirty(errItem{})
+	for _, it := range dirty {
+		l.markDirty(it)
+	}
+	return len(errs)
+}
+
+// tagObservedLocked reports whether the peer observes a tag of d (its
+// objects are fed through the tag). Called with mu held.
+func (l *link) tagObservedLocked(d ObjectDescriptor) bool {
+	for i := range d.NumTags() {
+		if ti := l.tags[d.Tag(i)]; ti != nil && ti.observe != nil {
+			return true
+		}
+	}
 	return false
 }
 
@@ -804,9 +934,9 @@ func (l *link) admitObject(kind wire.ContractKind, id uint32) (ok bool, err erro
 	if err != nil {
 		return false, err
 	}
-	allowed, verb := l.peer.Perms.MayObserveObject(d), "observe object"
+	allowed, verb := l.perms.Load().MayObserveObject(d), "observe object"
 	if kind == wire.ContractObjectExpose {
-		allowed, verb = l.peer.Perms.MayExposeObject(d), "expose object"
+		allowed, verb = l.perms.Load().MayExposeObject(d), "expose object"
 	}
 	if !l.admit(kind, id, allowed, verb, d.String()) {
 		return false, nil
@@ -822,14 +952,14 @@ func (l *link) admitObject(kind wire.ContractKind, id uint32) (ok bool, err erro
 // otherwise tell the peer whether it guessed that state). Without
 // permissions every write goes on to fencing.
 func (l *link) admitWrite(id uint32) (ok bool, err error) {
-	if l.peer.Perms == nil {
+	if l.perms.Load() == nil {
 		return true, nil
 	}
 	d, err := l.objectRef(id)
 	if err != nil {
 		return false, err
 	}
-	if !l.peer.Perms.MayExposeObject(d) {
+	if !l.perms.Load().MayExposeObject(d) {
 		l.refuse(wire.Error{Contract: wire.ContractObjectExpose, Ref: id, Code: wire.ErrorPermissionDenied,
 			Text: fmt.Sprintf("permission denied: write to %v, which this client may not expose", d)})
 		return false, nil
@@ -1465,7 +1595,22 @@ func (l *link) encodePayload(m *wire.State, d ObjectDescriptor, st ObjectState, 
 func (o *linkObject) flush(l *link, w *frameWriter) error {
 	l.mu.Lock()
 	observe, expose, assigned, token := o.observe, o.expose, o.assigned, o.token
+	gone := o.goneDue && observe == nil && o.liveSent && !l.tagObservedLocked(o.desc)
+	o.goneDue = false
+	if gone {
+		o.liveSent, o.unexposedSent, o.peerVersion = false, false, nil
+	}
+	announced := len(o.sinks) > 0
 	l.mu.Unlock()
+	if gone {
+		id, err := l.declareObjectID(w, o.desc)
+		if err != nil {
+			return err
+		}
+		if err := w.add(&wire.ObjectGone{Object: id}); err != nil {
+			return err
+		}
+	}
 	if observe != nil {
 		st, ok, _ := observe.TryNext()
 		exposed := observe.obj.exposed.Load()
@@ -1491,8 +1636,14 @@ func (o *linkObject) flush(l *link, w *frameWriter) error {
 			}
 		}
 	}
-	if expose != nil {
-		return l.flushSinks(w, expose, func(s *ObjectStateSink, revoked bool) bool {
+	if expose != nil || announced {
+		// Without the contract (revoked by permissions) the assignments
+		// announced through it still get their Revoke.
+		var c sinkSource
+		if expose != nil {
+			c = expose
+		}
+		return l.flushSinks(w, c, func(s *ObjectStateSink, revoked bool) bool {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			if o.sinks == nil {
@@ -1523,10 +1674,13 @@ func (o *linkObject) sinksSnapshot(l *link) []*ObjectStateSink {
 // flushSinks sends Assign for new sinks of c and Revoke for announced sinks
 // that were revoked. record(s) updates the link's table and reports whether
 // a message is due.
-func (l *link) flushSinks(w *frameWriter, c interface {
+// sinkSource is an expose contract as flushSinks reads it.
+type sinkSource interface {
 	TryNext() (*ObjectStateSink, bool, error)
-}, record func(s *ObjectStateSink, revoked bool) bool, announced []*ObjectStateSink) error {
-	for {
+}
+
+func (l *link) flushSinks(w *frameWriter, c sinkSource, record func(s *ObjectStateSink, revoked bool) bool, announced []*ObjectStateSink) error {
+	for c != nil {
 		s, ok, _ := c.TryNext()
 		if !ok {
 			break
@@ -1627,14 +1781,18 @@ func (ti *tagItem) flush(l *link, w *frameWriter) error {
 			}
 		}
 	}
-	if expose != nil {
-		l.mu.Lock()
-		announced := make([]*ObjectStateSink, 0, len(ti.sinks))
-		for s := range ti.sinks {
-			announced = append(announced, s)
+	l.mu.Lock()
+	announced := make([]*ObjectStateSink, 0, len(ti.sinks))
+	for s := range ti.sinks {
+		announced = append(announced, s)
+	}
+	l.mu.Unlock()
+	if expose != nil || len(announced) > 0 {
+		var c sinkSource
+		if expose != nil {
+			c = expose
 		}
-		l.mu.Unlock()
-		return l.flushSinks(w, expose, func(s *ObjectStateSink, revoked bool) bool {
+		return l.flushSinks(w, c, func(s *ObjectStateSink, revoked bool) bool {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			o := l.object(s.Descriptor())

@@ -40,9 +40,9 @@ type ListenerOptions struct {
 	// Authorize, when set, runs after Authenticate (if any) and returns
 	// the permissions of the link the token opens: the contracts its
 	// subtree may make (nil allows everything). An error refuses the link
-	// like Authenticate does. The permissions hold for the link's life:
-	// a change applies to links opened after it. It runs on the link's
-	// goroutine, concurrently for different links.
+	// like Authenticate does. Listener.Reauthorize runs both again for
+	// the open links. It runs on the link's goroutine, concurrently for
+	// different links.
 	Authorize func(token []byte) (*Permissions, error)
 	// Limits are what this side accepts from downstreams, announced in
 	// the handshake.
@@ -177,6 +177,9 @@ type Listener struct {
 	done   linkStats // traffic of closed links
 
 	accepted, refused atomic.Uint64
+	// authGen counts Reauthorize calls: a link authorized before one
+	// and started after it checks its token again (see ServeHTTP).
+	authGen atomic.Uint64
 }
 
 // listenerLink is one accepted connection. peer is set once, before
@@ -186,6 +189,10 @@ type listenerLink struct {
 	since       time.Time
 	peer        string
 	established atomic.Bool
+	// link runs the connection once the handshake is done; token is what
+	// the peer presented (both for Reauthorize).
+	link  atomic.Pointer[link]
+	token []byte
 }
 
 // Listen binds opts.Addr and serves downstream links on it until Close.
@@ -325,6 +332,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	welcome := wire.Welcome{Name: l.opts.Name, Features: linkFeatures, Limits: l.opts.Limits}
+	gen := l.authGen.Load()
 	peer, err := serverHandshake(l.ctx, t, welcome, l.authorize, l.opts.HandshakeTimeout)
 	if err != nil {
 		l.refused.Add(1)
@@ -332,6 +340,13 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ll.peer = peer.Name
+	ll.token = peer.Token
+	peer.started = func(lk *link) {
+		ll.link.Store(lk)
+		if l.authGen.Load() != gen {
+			l.reauthorize(ll, lk) // a Reauthorize ran since the handshake's check
+		}
+	}
 	ll.established.Store(true)
 	l.accepted.Add(1)
 	l.log.Info("hakuban: downstream connected", "remote", r.RemoteAddr, "peer", peer.Name, "permissions", peer.Perms.Name())
@@ -356,6 +371,52 @@ func (l *Listener) authorize(token []byte) (*Permissions, error) {
 	return nil, nil
 }
 
+// Reauthorize checks the token of every open link again with
+// Authenticate and Authorize and applies the answer at once (SPEC §3.3):
+//
+//   - a link whose token is now refused is closed with close code 4002
+//     (auth refused), which its downstream does not retry;
+//   - a link keeps going with its new permissions, and each contract of
+//     its subtree they no longer allow is ended as if it had been refused
+//     when declared: the downstream hears Error (permission denied), loses
+//     the assignments and the states the contract brought, and reports the
+//     contract as refused.
+//
+// Rights the answer adds apply to declarations made afterwards; what a
+// downstream was refused before is asked again when it reconnects. A
+// router calls it after reloading its auth file. It returns how many
+// links were closed and how many contracts were revoked; without
+// Authenticate and Authorize it does nothing.
+func (l *Listener) Reauthorize() (closed, revoked int) {
+	if l.opts.Authenticate == nil && l.opts.Authorize == nil {
+		return 0, 0
+	}
+	l.authGen.Add(1)
+	l.mu.Lock()
+	links := l.linksLocked()
+	l.mu.Unlock()
+	for _, ll := range links {
+		lk := ll.link.Load()
+		if lk == nil {
+			continue // not started: it checks again when it starts (authGen)
+		}
+		c, r := l.reauthorize(ll, lk)
+		closed, revoked = closed+c, revoked+r
+	}
+	return closed, revoked
+}
+
+// reauthorize checks the token of one link again (Reauthorize).
+func (l *Listener) reauthorize(ll *listenerLink, lk *link) (closed, revoked int) {
+	perms, err := l.authorize(ll.token)
+	if err != nil {
+		l.log.Info("hakuban: link closed: its token is no longer accepted", "peer", ll.peer, "error", err)
+		lk.abort(&linkAbort{code: wire.CloseAuthRefused, reason: "auth refused: " + err.Error()})
+		return 1, 0
+	}
+	return 0, lk.setPermissions(perms)
+}
+
 // forget removes a finished link, keeping its traffic in the totals. The
 // transport is closed (runLink and the handshake close it; this makes
 // sure on every other path).
@@ -374,10 +435,7 @@ func (l *Listener) forget(ll *listenerLink) {
 // Links describes the open links, oldest first.
 func (l *Listener) Links() []LinkInfo {
 	l.mu.Lock()
-	links := make([]*listenerLink, 0, len(l.links))
-	for ll := range l.links {
-		links = append(links, ll)
-	}
+	links := l.linksLocked()
 	l.mu.Unlock()
 	out := make([]LinkInfo, 0, len(links))
 	for _, ll := range links {
@@ -395,6 +453,15 @@ func (l *Listener) Links() []LinkInfo {
 	return out
 }
 
+// linksLocked returns the open links. Called with mu held.
+func (l *Listener) linksLocked() []*listenerLink {
+	links := make([]*listenerLink, 0, len(l.links))
+	for ll := range l.links {
+		links = append(links, ll)
+	}
+	return links
+}
+
 // Stats returns the listener's counters.
 func (l *Listener) Stats() ListenerStats {
 	l.mu.Lock()
@@ -402,10 +469,7 @@ func (l *Listener) Stats() ListenerStats {
 		Open: len(l.links), BytesIn: l.done.BytesIn, BytesOut: l.done.BytesOut,
 		FramesIn: l.done.FramesIn, FramesOut: l.done.FramesOut,
 	}
-	links := make([]*listenerLink, 0, len(l.links))
-	for ll := range l.links {
-		links = append(links, ll)
-	}
+	links := l.linksLocked()
 	l.mu.Unlock()
 	for _, ll := range links {
 		ls := ll.t.stats()

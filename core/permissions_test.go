@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -329,4 +330,184 @@ func TestListenerAuthorize(t *testing.T) {
 	if !strings.Contains(obs.Status().String(), "refused") {
 		t.Fatalf("status %v", obs.Status())
 	}
+}
+
+// TestListenerReauthorize: new rules for open links apply at once.
+// Contracts they no longer allow end as refused ones (the downstream hears
+// why, loses their assignments and feeds); the rest keeps working; a token
+// no longer accepted closes its link with 4002, which is not retried.
+func TestListenerReauthorize(t *testing.T) {
+	tagA, tagB := MustTagDescriptor("a"), MustTagDescriptor("b")
+	var rules atomic.Pointer[map[string]*Permissions]
+	set := func(m map[string]*Permissions) { rules.Store(&m) }
+	all := NewPermissions("exposer", Grant{All: true}, Grant{All: true})
+	set(map[string]*Permissions{
+		"exposer": all,
+		"reader":  NewPermissions("reader", Grant{Tags: []TagDescriptor{tagA, tagB}}, Grant{Tags: []TagDescriptor{tagB}}),
+	})
+	router := netExchange(t, "router")
+	l := testListener(t, router, func(o *ListenerOptions) {
+		o.Authorize = func(token []byte) (*Permissions, error) {
+			if p, ok := (*rules.Load())[string(token)]; ok {
+				return p, nil
+			}
+			return nil, errors.New("unknown token")
+		}
+	})
+	connect := func(name, token string) (*Exchange, *Connector) {
+		ex := netExchange(t, name)
+		o := fastConnector(l.URL())
+		o.Token = []byte(token)
+		c := testConnect(t, ex, o)
+		waitStatus(t, c, "connected", func(s ConnectorStatus) bool { return s.State == ConnectorConnected })
+		return ex, c
+	}
+	exposer, exposerConn := connect("exposer", "exposer")
+	reader, readerConn := connect("reader", "reader")
+
+	objA, objB, objC := MustObjectDescriptor("A", tagA), MustObjectDescriptor("B", tagB), MustObjectDescriptor("C", tagB)
+	expA, _ := exposer.ExposeObject(objA, 1)
+	expB, _ := exposer.ExposeObject(objB, 1)
+	obsA, _ := reader.ObserveObject(objA)
+	obsB, _ := reader.ObserveObject(objB)
+	sinkA, sinkB := nextSink(t, expA), nextSink(t, expB)
+	sinkA.Send(ObjectState{Version: Version{1}, Data: []byte("a1")})
+	sinkB.Send(ObjectState{Version: Version{1}, Data: []byte("b1")})
+	nextStateWhere(t, obsA, func(s ObjectState) bool { return s.Synchronized })
+	nextStateWhere(t, obsB, func(s ObjectState) bool { return s.Synchronized })
+	// The reader exposes C, which the exposer's process observes.
+	expC, _ := reader.ExposeObject(objC, 1)
+	obsC, _ := exposer.ObserveObject(objC)
+	sinkC := nextSink(t, expC)
+	sinkC.Send(ObjectState{Version: Version{1}, Data: []byte("c1")})
+	nextStateWhere(t, obsC, func(s ObjectState) bool { return s.Synchronized })
+
+	// New rules: the reader may observe tag a only, and expose nothing.
+	set(map[string]*Permissions{
+		"exposer": all,
+		"reader":  NewPermissions("reader", Grant{Tags: []TagDescriptor{tagA}}, Grant{}),
+	})
+	if closed, revoked := l.Reauthorize(); closed != 0 || revoked != 2 {
+		t.Fatalf("Reauthorize: %d links closed, %d contracts revoked; want 0 and 2 (observe B, expose C)", closed, revoked)
+	}
+	// B: refused, its state no longer synchronized (it may arrive first).
+	wantRefused(t, nextErr(t, func(ctx context.Context) (ObjectState, error) {
+		for {
+			st, err := obsB.Next(ctx)
+			if err != nil || st.Synchronized {
+				return st, err
+			}
+		}
+	}))
+	if st := obsB.Status(); st != StatusRefused {
+		t.Fatalf("observe B: status %v, want refused", st)
+	}
+	waitFor(t, func() bool { cur, _ := obsB.Current(); return !cur.Synchronized })
+	// C: the reader's assignment ends and its exposer is told why; the
+	// observer of C waits for an exposer.
+	waitFor(t, sinkC.Revoked)
+	wantRefused(t, nextErr(t, expC.Next))
+	nextStateWhere(t, obsC, func(s ObjectState) bool { return !s.Synchronized })
+	waitFor(t, func() bool { return obsC.Status() == StatusWaitingForExposer })
+	// A still flows, both ways of the link are up.
+	sinkA.Send(ObjectState{Version: Version{2}, Data: []byte("a2")})
+	if st := nextStateWhere(t, obsA, func(s ObjectState) bool { return s.Version.Compare(Version{2}) == 0 }); string(st.Data) != "a2" {
+		t.Fatalf("A after the new rules: %q", st.Data)
+	}
+	if s := readerConn.Status(); s.State != ConnectorConnected {
+		t.Fatalf("reader's connector: %v", s.State)
+	}
+	// Declaring B again is refused too.
+	again, _ := reader.ObserveObject(MustObjectDescriptor("B2", tagB))
+	wantRefused(t, nextErr(t, again.Next))
+
+	// The reader's token goes: its link closes with 4002 and stays closed.
+	set(map[string]*Permissions{"exposer": all})
+	if closed, _ := l.Reauthorize(); closed != 1 {
+		t.Fatalf("Reauthorize closed %d links, want 1", closed)
+	}
+	st := waitStatus(t, readerConn, "refused", func(s ConnectorStatus) bool { return s.State == ConnectorRefused })
+	if st.LastError == nil || !strings.Contains(st.LastError.Error(), "unknown token") || !strings.Contains(st.LastError.Error(), "4002") {
+		t.Fatalf("reader's connector error: %v", st.LastError)
+	}
+	// The exposer's link was not touched.
+	if s := exposerConn.Status(); s.State != ConnectorConnected || s.Connects != 1 {
+		t.Fatalf("exposer's connector: %v after %d sessions", s.State, s.Connects)
+	}
+}
+
+// TestListenerReauthorizeTags: revoking tag rights ends the tag contracts
+// as refused, the objects they fed go away (Gone), and the assignments a
+// tag expose contract held are revoked.
+func TestListenerReauthorizeTags(t *testing.T) {
+	tagB := MustTagDescriptor("b")
+	all := NewPermissions("all", Grant{All: true}, Grant{All: true})
+	var readerPerms atomic.Pointer[Permissions]
+	readerPerms.Store(NewPermissions("reader", Grant{Tags: []TagDescriptor{tagB}}, Grant{Tags: []TagDescriptor{tagB}}))
+	router := netExchange(t, "router")
+	l := testListener(t, router, func(o *ListenerOptions) {
+		o.Authorize = func(token []byte) (*Permissions, error) {
+			if string(token) == "reader" {
+				return readerPerms.Load(), nil
+			}
+			return all, nil
+		}
+	})
+	connect := func(name string) *Exchange {
+		ex := netExchange(t, name)
+		o := fastConnector(l.URL())
+		o.Token = []byte(name)
+		c := testConnect(t, ex, o)
+		waitStatus(t, c, "connected", func(s ConnectorStatus) bool { return s.State == ConnectorConnected })
+		return ex
+	}
+	other, reader := connect("other"), connect("reader")
+
+	objB, objD := MustObjectDescriptor("B", tagB), MustObjectDescriptor("D", tagB)
+	expB, _ := other.ExposeObject(objB, 1)
+	keepB, _ := other.ObserveObject(objB) // B stays live
+	tagObs, _ := reader.ObserveTag(tagB)
+	sinkB := nextSink(t, expB)
+	sinkB.Send(ObjectState{Version: Version{1}, Data: []byte("b1")})
+	nextState(t, keepB)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		ev, err := tagObs.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Descriptor.Equal(objB) && ev.State.Synchronized {
+			break
+		}
+	}
+	tagExp, _ := reader.ExposeTag(tagB, 1)
+	obsD, _ := other.ObserveObject(objD)
+	sinkD := nextSink(t, tagExp)
+	sinkD.Send(ObjectState{Version: Version{1}, Data: []byte("d1")})
+	nextStateWhere(t, obsD, func(s ObjectState) bool { return s.Synchronized })
+
+	readerPerms.Store(NewPermissions("reader", Grant{}, Grant{}))
+	if _, revoked := l.Reauthorize(); revoked != 2 {
+		t.Fatalf("revoked %d contracts, want 2 (observe and expose tag b)", revoked)
+	}
+	// The tag observer hears that B is gone here, and why.
+	var gone, refused bool
+	for !gone || !refused {
+		ev, err := tagObs.Next(ctx)
+		switch {
+		case err != nil:
+			wantRefused(t, err)
+			refused = true
+		case ev.Gone && ev.Descriptor.Equal(objB):
+			gone = true
+		}
+	}
+	// D's assignment ends; D waits for an exposer; B's other observer is
+	// not affected.
+	waitFor(t, sinkD.Revoked)
+	wantRefused(t, nextErr(t, tagExp.Next))
+	waitFor(t, func() bool { return obsD.Status() == StatusWaitingForExposer })
+	sinkB.Send(ObjectState{Version: Version{2}, Data: []byte("b2")})
+	nextStateWhere(t, keepB, func(s ObjectState) bool { return s.Version.Compare(Version{2}) == 0 })
 }

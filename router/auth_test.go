@@ -190,8 +190,30 @@ func TestRouterAuthFile(t *testing.T) {
 		t.Errorf("unknown token: %v", err)
 	}
 
-	// A reload applies to links opened afterwards: the reader's open link
-	// keeps its permissions, a new reader link gets the new ones.
+	// A reload applies to open links at once. Taking "public" from the
+	// reader revokes its observation of pub on the link it has open.
+	narrower := strings.Replace(authFile, `"tags": ["public"]`, `"tags": []`, 1)
+	if err := os.WriteFile(path, []byte(narrower), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ReloadAuth(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := obsPub.Next(ctx)
+		if err == nil {
+			continue // the last state, no longer synchronized
+		}
+		if !errors.Is(err, core.ErrRefused) || !strings.Contains(err.Error(), `"reader" may not observe object`) {
+			t.Fatalf("reader's observation of pub after the reload: %v", err)
+		}
+		break
+	}
+	_, body = get(t, "http://"+r.MetricsAddr().String()+"/metrics")
+	if !strings.Contains(body, "hakuban_refused_contracts_total 3\n") {
+		t.Errorf("metrics do not count the revoked contract:\n%s", body)
+	}
+	// Rights a reload adds apply to what the open link declares next.
 	wider := strings.Replace(authFile, `"tags": ["public"]`, `"tags": ["public", "private"]`, 1)
 	if err := os.WriteFile(path, []byte(wider), 0o600); err != nil {
 		t.Fatal(err)
@@ -200,9 +222,15 @@ func TestRouterAuthFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	priv2 := core.MustObjectDescriptor("priv2", core.MustTagDescriptor("private"))
+	expPriv2, _ := writerEx.ExposeObject(priv2, 1)
 	again, _ := readerEx.ObserveObject(priv2)
-	if _, err := again.Next(ctx); !errors.Is(err, core.ErrRefused) {
-		t.Errorf("the open link's permissions changed with the reload: %v", err)
+	sinkPriv2, err := expPriv2.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sinkPriv2.Send(core.ObjectState{Data: []byte("now allowed")})
+	if st, err := again.Next(ctx); err != nil || string(st.Data) != "now allowed" {
+		t.Fatalf("the open link after a widening reload: %q %v", st.Data, err)
 	}
 	reader2 := exchange(t, "reader2")
 	waitConnected(t, connectWithToken(t, reader2, "reader-secret", url))
@@ -245,13 +273,19 @@ func TestRouterBinaryAuthFile(t *testing.T) {
 		return err == nil && addr != ""
 	})
 	url := "ws://" + addr + "/"
-	waitConnected(t, connectWithToken(t, exchange(t, "old"), "old-token", url))
+	oldOpen := connectWithToken(t, exchange(t, "old"), "old-token", url)
+	waitConnected(t, oldOpen)
 
 	os.WriteFile(path, []byte(`{"clients": [{"name": "new", "token": "new-token"}]}`), 0o600)
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	pollFor(t, 10*time.Second, "reload logged", func() bool { _, ok := p.logged("hakuban: auth file reloaded", "file"); return ok })
+	// The open link of the token the file dropped is closed, for good.
+	pollFor(t, 10*time.Second, "the open old-token link closed", func() bool { return oldOpen.Status().State == core.ConnectorRefused })
+	if err := oldOpen.Status().LastError; err == nil || !strings.Contains(err.Error(), "4002") {
+		t.Errorf("the open old-token link: %v", err)
+	}
 	waitConnected(t, connectWithToken(t, exchange(t, "new"), "new-token", url))
 	old := connectWithToken(t, exchange(t, "old2"), "old-token", url)
 	pollFor(t, 10*time.Second, "the old token refused", func() bool { return old.Status().State == core.ConnectorRefused })

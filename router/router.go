@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -259,10 +260,13 @@ func New(cfg Config) (*Router, error) {
 	return r, nil
 }
 
-// ReloadAuth reads Config.AuthFile again. Links opened afterwards get
-// the new file's permissions; open links keep those they were opened
-// with (close them to apply a revocation). On error the router keeps the
-// file it had. Without an AuthFile it does nothing.
+// ReloadAuth reads Config.AuthFile again and applies it at once, to new
+// and open links (core.Listener.Reauthorize): an open link whose token the
+// file no longer accepts is closed with 4002 (auth refused); the contracts
+// of an open link that its new permissions do not allow are revoked, as
+// refusals; rights the file adds apply to what clients declare afterwards
+// (and to everything after a reconnect). On error the router keeps the
+// file it had and touches no link. Without an AuthFile it does nothing.
 func (r *Router) ReloadAuth() error {
 	if r.cfg.AuthFile == "" {
 		return nil
@@ -272,7 +276,16 @@ func (r *Router) ReloadAuth() error {
 		return err
 	}
 	r.auth.Store(a)
-	r.log.Info("hakuban: auth file reloaded", "file", r.cfg.AuthFile, "clients", a.Clients())
+	r.mu.Lock()
+	listeners := slices.Clone(r.listeners)
+	r.mu.Unlock()
+	closed, revoked := 0, 0
+	for _, l := range listeners {
+		c, n := l.Reauthorize()
+		closed, revoked = closed+c, revoked+n
+	}
+	r.log.Info("hakuban: auth file reloaded", "file", r.cfg.AuthFile, "clients", a.Clients(),
+		"links_closed", closed, "contracts_revoked", revoked)
 	return nil
 }
 

@@ -7,7 +7,7 @@
 // so on; see --help). SIGINT or SIGTERM shut down gracefully: stop
 // accepting, close every link in parallel within --close-timeout, exit 0.
 // A second signal exits at once with status 1. SIGHUP reloads --auth-file
-// (links opened afterwards use the new file; open links keep theirs).
+// and applies it to open links too (docs/router.md, "Reloading").
 package main
 
 import (
