@@ -18,7 +18,7 @@
 //	         250), a message every 10 ms for 5 s: per message, the time
 //	         from the send until the first and until the last subscriber
 //	         has it; before it, the same fan-out over raw TCP through one
-//	         relay process (the floor; every message queued).
+//	         relay process (the floor; latest wins, as hakuban).
 //
 // This is a separate Go module (bench/natsref/go.mod): the hakuban module
 // does not depend on nats, and its ./... does not include this directory.

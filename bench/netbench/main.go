@@ -25,7 +25,7 @@
 //	            from the send until the last observer holds the version (or
 //	            a newer one: latest wins); before it, in the same run, the
 //	            same fan-out over raw TCP through one relay process as the
-//	            floor (every message queued: no latest wins).
+//	            floor (latest wins, as hakuban).
 //	resync      100,000 objects observed by one process, tag-exposed by
 //	            another, all synchronized; the router is SIGKILLed and
 //	            restarted on the same address: time from its address file

@@ -395,8 +395,8 @@ func scenarioFanout(r *run) (metrics, error) {
 	cfg := r.cfg
 	versions := 1 + int(cfg.fanDuration/cfg.fanInterval) // version 1 is the warm-up
 	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
-	// The floor: the same fan-out with raw TCP and a relay process (every
-	// message queued, no latest wins).
+	// The floor: the same fan-out with raw TCP and a relay process
+	// (latest wins).
 	ff, fl, err := harness.FanFloor(r.floor, harness.TCP{
 		N: versions, Size: 64, Interval: cfg.fanInterval, Conns: cfg.fanObservers, Timeout: cfg.timeout,
 	}, cfg.fanProcs)

@@ -19,10 +19,11 @@ import (
 // by procs receiver processes (t.Conns/procs each, one reading goroutine
 // per connection), then the source's; the source sends message 1 (the
 // warm-up) and, once every connection has it, messages 2..t.N of t.Size
-// bytes paced by t.Interval. The relay writes each message to every
-// receiver connection from min(GOMAXPROCS, 4) writer goroutines, each
-// with a fixed share of the connections. Raw TCP queues every message (no
-// latest wins): a receiver gets each one. It returns, per message, the
+// bytes paced by t.Interval. The relay writes to the receiver connections
+// from min(GOMAXPROCS, 4) writer goroutines, each with a fixed share of
+// the connections, latest wins as in the systems measured: each write
+// sends a connection the newest message, so a relay that falls behind
+// skips messages instead of queueing them. It returns, per message, the
 // time from the send until the first and until the last receiver had it
 // (FanOut, message 1 left out), and stops its processes before it
 // returns.
@@ -102,11 +103,13 @@ func (t TCP) fanDeadline() time.Time {
 
 // FanRelay listens on a loopback port (event "ready" with the address),
 // accepts t.Conns receiver connections (event "accepted"), then the
-// source's, and writes each of the t.N messages the source sends to every
-// receiver. min(GOMAXPROCS, 4) writer goroutines, started once, each
-// write every message to their own share of the connections, in order;
-// the reader hands each message to every writer's queue (t.N deep: the
-// reader never waits for a writer).
+// source's, and passes the t.N messages the source sends on to every
+// receiver, latest wins. min(GOMAXPROCS, 4) writer goroutines, started
+// once, each keep their own share of the connections up to date: on each
+// pass a connection gets the newest message if it does not have it yet,
+// and a writer passes again until a pass finds nothing to send. The reader
+// only publishes the newest message and wakes the writers: it never waits
+// for them, and the last message reaches every connection.
 func (t TCP) FanRelay() error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -142,11 +145,12 @@ func (t TCP) FanRelay() error {
 	}
 
 	nw := max(1, min(runtime.GOMAXPROCS(0), 4, len(outs)))
-	queues := make([]chan []byte, nw)
+	var latest atomic.Pointer[[]byte] // the newest message; never modified
+	wake := make([]chan struct{}, nw)
 	errs := make([]error, nw+1)
 	var wg sync.WaitGroup
 	for w := range nw {
-		queues[w] = make(chan []byte, t.N)
+		wake[w] = make(chan struct{}, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -154,27 +158,46 @@ func (t TCP) FanRelay() error {
 			for i := w; i < len(outs); i += nw {
 				mine = append(mine, outs[i])
 			}
-			for msg := range queues[w] {
-				for i := 0; i < len(mine) && errs[w] == nil; i++ {
-					if _, err := mine[i].Write(msg); err != nil {
-						errs[w] = fmt.Errorf("message %d: %w", SeqOf(msg), err)
+			has := make([]int, len(mine)) // the newest message each connection got
+			pass := func() bool {
+				wrote := false
+				for i, c := range mine {
+					msg := *latest.Load()
+					if seq := SeqOf(msg); seq > has[i] {
+						if _, err := c.Write(msg); err != nil {
+							errs[w] = fmt.Errorf("message %d: %w", seq, err)
+							return false
+						}
+						has[i], wrote = seq, true
 					}
+				}
+				return wrote
+			}
+			for range wake[w] {
+				for pass() {
+				}
+				if errs[w] != nil {
+					return
 				}
 			}
 		}()
 	}
 	for i := 1; i <= t.N; i++ {
-		msg := make([]byte, t.Size) // shared by the writers, never modified
+		msg := make([]byte, t.Size)
 		if _, err := io.ReadFull(src, msg); err != nil {
 			errs[nw] = fmt.Errorf("source, message %d: %w", i, err)
 			break
 		}
-		for _, q := range queues {
-			q <- msg
+		latest.Store(&msg)
+		for _, c := range wake {
+			select {
+			case c <- struct{}{}:
+			default: // a pass is due already
+			}
 		}
 	}
-	for _, q := range queues {
-		close(q)
+	for _, c := range wake {
+		close(c) // a writer finishes its passes first
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -190,8 +213,8 @@ type FanReport struct {
 // FanRecv opens t.Conns connections to Addr (event "connected"), reads
 // each in a goroutine of its own, which records the arrival time of each
 // message in its own array (no lock is shared), reports "ready" once
-// every connection has message 1, and its FanReport once each has all
-// t.N.
+// every connection has message 1, and its FanReport once each has message
+// t.N (latest wins: a connection may skip messages before it).
 func (t TCP) FanRecv() error {
 	conns := make([]net.Conn, 0, t.Conns)
 	defer func() {
@@ -221,17 +244,21 @@ func (t TCP) FanRecv() error {
 		go func() {
 			defer wg.Done()
 			buf := make([]byte, t.Size)
-			for i := 1; i <= t.N; i++ {
+			for i := 1; ; i++ {
 				if _, err := io.ReadFull(c, buf); err != nil {
 					errs[k] = fmt.Errorf("connection %d, message %d: %w", k, i, err)
 					return
 				}
 				now := time.Now().UnixNano()
-				if v := SeqOf(buf); v >= 1 && v <= t.N {
+				v := SeqOf(buf)
+				if v >= 1 && v <= t.N {
 					got[v] = now
 				}
 				if i == 1 && warm.Add(1) == int64(t.Conns) {
 					close(ready)
+				}
+				if v >= t.N {
+					return
 				}
 			}
 		}()
