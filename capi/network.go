@@ -9,6 +9,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -137,6 +138,30 @@ func (s *statusFd) shutdown(c *core.Connector) {
 type listenerObj struct {
 	entry
 	l *core.Listener
+	// auth are the rules of the listener's links (the router's auth file
+	// format); nil lets every client do everything.
+	auth atomic.Pointer[router.Auth]
+}
+
+// authorize is the listener's ListenerOptions.Authorize: the current
+// rules, or everything allowed without rules.
+func (o *listenerObj) authorize(token []byte) (*core.Permissions, error) {
+	if a := o.auth.Load(); a != nil {
+		return a.Authorize(token)
+	}
+	return nil, nil
+}
+
+// parseAuth parses the auth_json of a listener (NULL: no rules).
+func parseAuth(fn string, js *C.hakuban_cchar) (*router.Auth, C.int32_t) {
+	if js == nil {
+		return nil, rcOK
+	}
+	a, err := router.ParseAuth([]byte(C.GoString(js)))
+	if err != nil {
+		return nil, errorf(core.CodeInvalidConfig, fn, "auth_json: %s", strings.TrimPrefix(err.Error(), "router: "))
+	}
+	return a, rcOK
 }
 
 // msOption converts an option in milliseconds. Negative values are passed
@@ -510,12 +535,22 @@ func hakuban_listener_new(out *C.hakuban_listener, exchange C.hakuban_exchange, 
 	if rc != rcOK {
 		return rc
 	}
+	obj := &listenerObj{}
+	if options != nil {
+		a, rc := parseAuth(fn, options.auth_json)
+		if rc != rcOK {
+			return rc
+		}
+		obj.auth.Store(a)
+	}
+	opts.Authorize = obj.authorize
 	opts.Logger = e.log
 	l, err := e.ex.Listen(opts)
 	if err != nil {
 		return fail(fn, err)
 	}
-	h := handles.add(kindListener, &listenerObj{l: l})
+	obj.l = l
+	h := handles.add(kindListener, obj)
 	if h == 0 {
 		l.Close()
 		return tableFull(fn)
@@ -541,6 +576,23 @@ func hakuban_listener_url(out **C.char, listener C.hakuban_listener) (rc C.int32
 		return outOfMemory(fn, len(u)+1)
 	}
 	*out = p
+	return rcOK
+}
+
+//export hakuban_listener_set_auth
+func hakuban_listener_set_auth(listener C.hakuban_listener, authJSON *C.hakuban_cchar) (rc C.int32_t) {
+	defer guard(&rc)
+	const fn = "hakuban_listener_set_auth"
+	o, rc := lookup[listenerObj](fn, uint64(listener), kindListener)
+	if rc != rcOK {
+		return rc
+	}
+	a, rc := parseAuth(fn, authJSON)
+	if rc != rcOK {
+		return rc
+	}
+	o.auth.Store(a)
+	o.l.Reauthorize()
 	return rcOK
 }
 

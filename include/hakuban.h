@@ -1470,6 +1470,13 @@ typedef struct hakuban_listener_options {
     /** A link whose pong takes longer than this (ms, >= 0) is declared dead
      *  and closed; default 5000. */
     int64_t ping_timeout_ms;
+    /** Who may connect and what each client may observe and expose: JSON
+     *  text in the format of the router's auth file (docs/router.md:
+     *  "clients" with a token or token_sha256 each, optional "anonymous").
+     *  A client's token is hakuban_connector_options.token. NULL (the
+     *  default): no rules, every client may do everything. Change the
+     *  rules later with hakuban_listener_set_auth. */
+    const char *auth_json;
 } hakuban_listener_options;
 
 /**
@@ -1478,6 +1485,22 @@ typedef struct hakuban_listener_options {
  * durations. NULL is ignored. Thread-safe; cannot fail.
  */
 void hakuban_listener_options_init(hakuban_listener_options *out);
+
+/**
+ * Replaces the rules of listener (auth_json as in hakuban_listener_options;
+ * NULL: no rules) and applies them at once to new and open links, as a
+ * router reloading its auth file does: a client whose token the rules no
+ * longer accept is disconnected (its connector reports REFUSED, close 4002,
+ * and does not retry); a contract a client may no longer make is refused
+ * (its next receive fails once with HAKUBAN_ERR_REFUSED, an assignment it
+ * held ends); rights added apply to what clients declare afterwards.
+ * Thread-safe.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_HANDLE (listener);
+ * HAKUBAN_ERR_INVALID_CONFIG if auth_json is not valid (the message says
+ * where); the previous rules then stay.
+ */
+int32_t hakuban_listener_set_auth(hakuban_listener listener, const char *auth_json);
 
 /**
  * Makes exchange accept downstream links: binds options->address at once
@@ -1492,7 +1515,8 @@ void hakuban_listener_options_init(hakuban_listener_options *out);
  * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
  * HAKUBAN_ERR_INVALID_HANDLE (exchange); HAKUBAN_ERR_INVALID_CONFIG if an
  * option is out of range, or a TLS file cannot be loaded, or a TLS key or
- * client CA is given without a certificate (the message says which);
+ * client CA is given without a certificate, or auth_json is not valid (the
+ * message says which);
  * HAKUBAN_ERR_CONNECTION if the address cannot be bound, with the system's
  * reason in the message (e.g. "address already in use");
  * HAKUBAN_ERR_CLOSED if the exchange is closing.

@@ -723,6 +723,107 @@ static void test_tls(void) {
     remove_temp_dir(dir);
 }
 
+/* ---- permissions ---- */
+
+static hakuban_connector connect_with_token(hakuban_exchange ex, const char *url, const char *token) {
+    hakuban_connector_options o;
+    fast_options(&o);
+    o.token = token;
+    o.token_len = strlen(token);
+    hakuban_connector c = 0;
+    OK(hakuban_connector_new(&c, ex, &url, 1, &o));
+    expect_connector(c, HAKUBAN_CONNECTOR_CONNECTED);
+    return c;
+}
+
+/* Waits up to LINK_MS for next to fail with HAKUBAN_ERR_REFUSED (states may
+ * come first: the last one, no longer synchronized). */
+static void expect_refused(hakuban_object_observe_contract c) {
+    int64_t deadline = now_ms() + LINK_MS;
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0) FAIL("no refusal within %d ms", LINK_MS);
+        hakuban_object_state st = 0;
+        int32_t rc = hakuban_object_observe_contract_next(&st, c, left);
+        if (rc == HAKUBAN_TIMEOUT) continue;
+        if (rc == HAKUBAN_ERR_REFUSED) return;
+        OK(rc);
+        OK(hakuban_object_state_drop(st));
+    }
+}
+
+#define WRITER "{\"name\": \"writer\", \"token\": \"w\", \"observe\": \"*\", \"expose\": \"*\"}"
+
+/* A listener with rules (auth_json): the reader may observe tag "public"
+ * only. hakuban_listener_set_auth then takes that from the reader on its
+ * open link, rejects bad JSON keeping the rules, and finally drops the
+ * reader's token, which disconnects it for good. */
+static void test_listener_auth(void) {
+    hakuban_exchange up = named_exchange("up"), writer = named_exchange("writer"),
+                     reader = named_exchange("reader");
+    hakuban_listener_options lo;
+    hakuban_listener_options_init(&lo);
+    CHECK(lo.auth_json == NULL);
+    lo.address = "127.0.0.1:0";
+    lo.auth_json = "{\"clients\": [" WRITER ", {\"name\": \"reader\", \"token\": \"r\", "
+                   "\"observe\": {\"tags\": [\"public\"]}}]}";
+    hakuban_listener l = 0;
+    OK(hakuban_listener_new(&l, up, &lo));
+    char url[256];
+    url_of(l, url, sizeof url);
+    hakuban_connector cw = connect_with_token(writer, url, "w");
+    hakuban_connector cr = connect_with_token(reader, url, "r");
+
+    hakuban_object_descriptor pub = make_object("\"pub\"", "\"public\""),
+                              priv = make_object("\"priv\"", "\"private\"");
+    hakuban_object_expose_contract exp = 0;
+    hakuban_object_observe_contract obs = 0, denied = 0;
+    OK(hakuban_object_expose_contract_new(&exp, writer, pub, 1));
+    OK(hakuban_object_observe_contract_new(&obs, reader, pub));
+    OK(hakuban_object_observe_contract_new(&denied, reader, priv));
+    hakuban_object_state_sink sink = 0;
+    OK(hakuban_object_expose_contract_next(&sink, exp, LINK_MS));
+    send_text(sink, 1, "for everyone");
+    expect_text(obs, "for everyone");
+    hakuban_object_state st = 0;
+    CHECK_RC(hakuban_object_observe_contract_next(&st, denied, LINK_MS), HAKUBAN_ERR_REFUSED);
+
+    /* Narrower rules apply to the open link at once. */
+    OK(hakuban_listener_set_auth(l, "{\"clients\": [" WRITER ", {\"name\": \"reader\", \"token\": \"r\"}]}"));
+    expect_refused(obs);
+    int32_t status = -1;
+    OK(hakuban_object_observe_contract_status(&status, obs));
+    CHECK(status == HAKUBAN_STATUS_REFUSED);
+    CHECK_ERR(hakuban_listener_set_auth(l, "{\"clients\": 7}"), HAKUBAN_ERR_INVALID_CONFIG, "auth_json");
+    CHECK_ERR(hakuban_listener_set_auth(0, NULL), HAKUBAN_ERR_INVALID_HANDLE, "");
+
+    /* The reader's token goes: its link closes with 4002, not retried; the
+     * writer's stays. */
+    OK(hakuban_listener_set_auth(l, "{\"clients\": [" WRITER "]}"));
+    expect_connector(cr, HAKUBAN_CONNECTOR_REFUSED);
+    char *err = NULL;
+    OK(hakuban_connector_last_error(&err, cr));
+    CHECK(err != NULL && strstr(err, "4002") != NULL);
+    hakuban_string_free(err);
+    hakuban_connector_status_info cs;
+    OK(hakuban_connector_status(&cs, cw));
+    CHECK(cs.state == HAKUBAN_CONNECTOR_CONNECTED);
+
+    OK(hakuban_object_state_sink_drop(sink));
+    OK(hakuban_object_observe_contract_drop(denied));
+    OK(hakuban_object_observe_contract_drop(obs));
+    OK(hakuban_object_expose_contract_drop(exp));
+    OK(hakuban_object_descriptor_drop(priv));
+    OK(hakuban_object_descriptor_drop(pub));
+    OK(hakuban_connector_drop(cr));
+    OK(hakuban_connector_drop(cw));
+    OK(hakuban_listener_drop(l));
+    OK(hakuban_exchange_drop(reader));
+    OK(hakuban_exchange_drop(writer));
+    OK(hakuban_exchange_drop(up));
+}
+#undef WRITER
+
 static const test_case tests[] = {
     T(test_options_init),
     T(test_listen_connect_observe),
@@ -737,6 +838,7 @@ static const test_case tests[] = {
     T(test_second_connector_refused),
     T(test_bad_urls_and_options),
     T(test_listener_bind_failure),
+    T(test_listener_auth),
     T(test_tls),
 };
 
