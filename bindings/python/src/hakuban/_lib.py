@@ -118,6 +118,9 @@ class ListenerOptions(Structure):
         ("tls_client_ca_file", c_char_p),
         ("ping_interval_ms", c_int64),
         ("ping_timeout_ms", c_int64),
+        # Last, newer (within ABI 0): an older library's
+        # hakuban_listener_options_init fills only the fields before it.
+        ("auth_json", c_char_p),
     ]
 
 
