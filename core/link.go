@@ -184,7 +184,7 @@ const maxQueuedErrors = 64
 
 // refuse queues an Error for the peer. Called by the reader.
 func (l *link) refuse(e wire.Error) {
-	e.Text = wire.TruncateReason(e.Text)
+	e.Text = wire.TruncateErrorText(e.Text)
 	l.mu.Lock()
 	first := len(l.errs) == 0
 	if len(l.errs) < maxQueuedErrors {
@@ -840,7 +840,7 @@ func denial(p *Permissions, kind wire.ContractKind, ref uint32, verb, what strin
 		who = fmt.Sprintf("%q", name)
 	}
 	return wire.Error{Contract: kind, Ref: ref, Code: wire.ErrorPermissionDenied,
-		Text: wire.TruncateReason(fmt.Sprintf("permission denied: %s may not %s %s", who, verb, what))}
+		Text: wire.TruncateErrorText(fmt.Sprintf("permission denied: %s may not %s %s", who, verb, what))}
 }
 
 // setPermissions replaces the permissions of a downstream link

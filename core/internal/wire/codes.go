@@ -92,11 +92,17 @@ func CloseReason(err error) string {
 
 // TruncateReason cuts s to at most MaxCloseReason bytes without splitting a
 // UTF-8 sequence.
-func TruncateReason(s string) string {
-	if len(s) <= MaxCloseReason {
+func TruncateReason(s string) string { return truncate(s, MaxCloseReason) }
+
+// TruncateErrorText cuts s to at most MaxErrorText bytes without splitting
+// a UTF-8 sequence, for the text of an Error message.
+func TruncateErrorText(s string) string { return truncate(s, MaxErrorText) }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	s = s[:MaxCloseReason]
+	s = s[:n]
 	for len(s) > 0 {
 		r, size := utf8.DecodeLastRuneInString(s)
 		if r != utf8.RuneError || size > 1 {

@@ -401,6 +401,13 @@ func TestCloseCodes(t *testing.T) {
 	if len(r) > MaxCloseReason || !strings.HasPrefix(long, r) || len(r) < MaxCloseReason-1 {
 		t.Errorf("TruncateReason gave %d bytes", len(r))
 	}
+	long = strings.Repeat("é", MaxErrorText) // twice the limit
+	if r := TruncateErrorText(long); len(r) != MaxErrorText || !strings.HasPrefix(long, r) {
+		t.Errorf("TruncateErrorText gave %d bytes", len(r))
+	}
+	if r := TruncateErrorText("x" + long); len(r) != MaxErrorText-1 {
+		t.Errorf("TruncateErrorText split a character: %d bytes", len(r))
+	}
 	if r := CloseReason(errors.New("short")); r != "short" {
 		t.Errorf("CloseReason = %q", r)
 	}
