@@ -511,3 +511,20 @@ func TestListenerReauthorizeTags(t *testing.T) {
 	sinkB.Send(ObjectState{Version: Version{2}, Data: []byte("b2")})
 	nextStateWhere(t, keepB, func(s ObjectState) bool { return s.Version.Compare(Version{2}) == 0 })
 }
+
+// TestRefusalNamesLongDescriptors: the refusal a client reads names the
+// whole descriptor it was refused, also when that is longer than a close
+// reason (123 bytes).
+func TestRefusalNamesLongDescriptors(t *testing.T) {
+	router := newTestExchange(t, "router")
+	client := newTestExchange(t, "client")
+	a, b := chanPair()
+	runLinkPairAs(t, a, b, router, client, wire.AllFeatures, NewPermissions("nobody", Grant{}, Grant{}))
+	long := MustObjectDescriptor(map[string]any{"room": strings.Repeat("very long name ", 20)})
+	obs, _ := client.ObserveObject(long)
+	err := nextErr(t, obs.Next)
+	wantRefused(t, err)
+	if !strings.Contains(err.Error(), long.String()) {
+		t.Fatalf("the refusal does not name the whole descriptor (%d bytes): %v", len(long.String()), err)
+	}
+}
