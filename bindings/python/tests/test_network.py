@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Iterator, List
 
@@ -363,3 +364,124 @@ def test_contract_refused_by_router_permissions(tmp_path: Path) -> None:
                 assert c.try_recv() is None
     finally:
         r.stop()
+
+
+# ---------------------------------------------------------------------------
+# Token permissions on a listener (auth=, set_auth): the router's auth file
+# format, without a router
+
+WRITER = {"name": "writer", "token": "w", "observe": "*", "expose": "*"}
+
+
+def expect_refused(contract: hakuban.ObjectObserveContract) -> None:
+    """recv raises RefusedError within T; states may come first (the last
+    one, no longer synchronized)."""
+    deadline = time.monotonic() + T
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no refusal within {T} s"
+        try:
+            st = contract.recv(timeout=left)
+        except hakuban.RefusedError:
+            return
+        except hakuban.Timeout:
+            continue
+        assert st.json() == "for everyone" and not st.synchronized
+
+
+def test_listener_auth(exchange: hakuban.Exchange) -> None:
+    """A listener with rules: the reader may observe tag "public" only.
+    set_auth then takes that from the reader on its open link, rejects bad
+    rules keeping the current ones, and finally drops the reader's token,
+    which disconnects it for good while the writer stays."""
+    writer, reader = hakuban.Exchange("writer"), hakuban.Exchange("reader")
+    try:
+        listener = exchange.listen("127.0.0.1:0", auth={"clients": [
+            WRITER, {"name": "reader", "token": "r", "observe": {"tags": ["public"]}}]})
+        cw = writer.connect(listener.url, token="w", min_backoff=0.02, max_backoff=0.2)
+        cr = reader.connect(listener.url, token=b"r", min_backoff=0.02, max_backoff=0.2)
+        cw.wait_connected(timeout=T)
+        cr.wait_connected(timeout=T)
+
+        pub = ObjectDescriptor("pub", tags=["public"])
+        exp = writer.expose_object(pub)
+        obs = reader.observe_object(pub)
+        denied = reader.observe_object(ObjectDescriptor("priv", tags=["private"]))
+        sink = exp.recv(timeout=T)
+        sink.send_json("for everyone")
+        st = obs.recv(timeout=T)
+        assert st.json() == "for everyone" and st.synchronized
+        with pytest.raises(hakuban.RefusedError, match='permission denied: "reader"'):
+            denied.recv(timeout=T)
+        assert denied.status is hakuban.Status.REFUSED
+
+        # narrower rules (as JSON text) apply to the open link at once
+        listener.set_auth(json.dumps({"clients": [WRITER, {"name": "reader", "token": "r"}]}))
+        expect_refused(obs)
+        assert obs.status is hakuban.Status.REFUSED
+
+        # bad rules are rejected, and the narrowed ones stay: the reader is
+        # still linked, and a new contract on a public object is refused too
+        with pytest.raises(hakuban.InvalidConfigError, match="auth_json"):
+            listener.set_auth('{"clients": 7}')
+        with pytest.raises(hakuban.InvalidConfigError):
+            listener.set_auth("{not json")
+        with pytest.raises(hakuban.InvalidConfigError, match="not a JSON value"):
+            listener.set_auth({"clients": {"a set"}})
+        with reader.observe_object(ObjectDescriptor("pub2", tags=["public"])) as again:
+            with pytest.raises(hakuban.RefusedError):
+                again.recv(timeout=T)
+        assert cr.state is ConnectorState.CONNECTED
+
+        # the reader's token goes: its link closes with 4002 and is not
+        # retried; the writer's stays, and still exposes
+        listener.set_auth({"clients": [WRITER]})
+        status = cr.wait(ConnectorState.REFUSED, timeout=T)
+        assert "4002" in (status.last_error or ""), status
+        with pytest.raises(hakuban.EndOfStream, match="REFUSED"):
+            cr.wait_connected(timeout=T)
+        assert cw.state is ConnectorState.CONNECTED
+        local = exchange.observe_object(pub)
+        sink = wait_until(lambda: exp.try_recv() or (not sink.revoked and sink), T,
+                          "an assignment")
+        sink.send_json("still here")
+        st = local.recv(timeout=T)
+        while st.json() != "still here":
+            st = local.recv(timeout=T)
+        assert st.synchronized and cw.state is ConnectorState.CONNECTED
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_listener_auth_none_and_bad_rules(exchange: hakuban.Exchange) -> None:
+    """Rules refuse a client without a token (no "anonymous"); set_auth(None)
+    lets everyone in again. Bad rules fail the listener at once (nothing
+    stays bound), set_auth on a closed listener raises ClosedError."""
+    with pytest.raises(hakuban.InvalidConfigError, match="auth_json"):
+        exchange.listen("127.0.0.1:0", auth=[WRITER])  # JSON, but not an auth file
+    with pytest.raises(hakuban.InvalidConfigError, match="auth_json"):
+        exchange.listen("127.0.0.1:0", auth='{"clients": [{"token": "nameless"}]}')
+    listener = exchange.listen("127.0.0.1:0", auth=b'{"clients": []}')
+    with hakuban.Exchange("guest") as guest:
+        c = guest.connect(listener.url, min_backoff=0.02, max_backoff=0.2)
+        status = c.wait(ConnectorState.REFUSED, timeout=T)
+        assert "4002" in (status.last_error or ""), status
+        c.close()
+        listener.set_auth(None)  # no rules: everyone may do everything
+        guest.connect(listener.url, min_backoff=0.02).wait_connected(timeout=T)
+    listener.close()
+    with pytest.raises(hakuban.ClosedError):
+        listener.set_auth(None)
+
+
+def test_listener_auth_needs_a_library_that_knows_it(exchange: hakuban.Exchange,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library without hakuban_listener_set_auth would ignore auth_json
+    and let everyone in: rules raise LibraryError instead."""
+    monkeypatch.setattr(hakuban._lib.L, "has_listener_auth", False)
+    with pytest.raises(hakuban.LibraryError, match="hakuban_listener_set_auth"):
+        exchange.listen("127.0.0.1:0", auth={"clients": []})
+    with exchange.listen("127.0.0.1:0") as listener:  # no rules: fine
+        with pytest.raises(hakuban.LibraryError):
+            listener.set_auth({"clients": []})

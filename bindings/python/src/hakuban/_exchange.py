@@ -109,7 +109,8 @@ class Exchange(Resource):
         """Accepts downstream links on ``address`` (port 0: any free port,
         see ``Listener.url``). The exchange keeps it until it (or the
         exchange) is closed. Options as for Listener (path, tls_cert_file,
-        tls_key_file, tls_client_ca_file, ping_interval, ping_timeout)."""
+        tls_key_file, tls_client_ca_file, ping_interval, ping_timeout,
+        auth)."""
         return Listener(self, address, **options)
 
     def snapshot(self) -> Dict[str, Any]:

@@ -238,6 +238,14 @@ _NETWORK_PROTOTYPES: Sequence[Tuple[str, Any, List[Any], bool]] = (
 _STATUS_FD_PROTOTYPE: Tuple[str, Any, List[Any], bool] = (
     "hakuban_connector_status_fd", _i32, [POINTER(c_int), _u64], False)
 
+# Added to the network section later (within ABI 0), with
+# hakuban_listener_options.auth_json: a library without it still loads
+# (Listener's auth and set_auth then raise LibraryError: such a library would
+# ignore auth_json and let every client do everything). May block: it
+# applies the rules to every open link.
+_LISTENER_AUTH_PROTOTYPE: Tuple[str, Any, List[Any], bool] = (
+    "hakuban_listener_set_auth", _i32, [_u64, c_char_p], True)
+
 
 #: Functions also offered without argtypes through ``F`` (see the module
 #: docstring). Their callers pass ctypes objects only.
@@ -259,6 +267,7 @@ class Functions:
     abi_version: int
     has_network: bool
     has_status_fd: bool
+    has_listener_auth: bool
 
     def __getattr__(self, name: str) -> Any:  # only reached for undeclared names
         raise AttributeError(f"libhakuban function {name} is not declared in hakuban._lib")
@@ -327,6 +336,13 @@ def _load(path: str) -> Tuple[Functions, Functions]:
     name, restype, argtypes, _ = _STATUS_FD_PROTOTYPE
     f = getattr(pydll, name, None) if fns.has_network else None
     fns.has_status_fd = f is not None
+    if f is not None:
+        f.restype = restype
+        f.argtypes = argtypes
+        setattr(fns, name, f)
+    name, restype, argtypes, may_block = _LISTENER_AUTH_PROTOTYPE
+    f = getattr(cdll if may_block else pydll, name, None) if fns.has_network else None
+    fns.has_listener_auth = f is not None
     if f is not None:
         f.restype = restype
         f.argtypes = argtypes

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import math
 import time
 from ctypes import byref, c_char_p, c_uint64, c_void_p, string_at
-from typing import (TYPE_CHECKING, AsyncIterator, Iterator, NamedTuple, Optional, Sequence,
-                    Tuple, Union)
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Iterator, List, Mapping, NamedTuple,
+                    Optional, Sequence, Tuple, Union)
 from urllib.parse import urlsplit
 
 from . import _lib
 from ._contracts import _Pollable
-from ._errors import ClosedError, EndOfStream, LibraryError, Timeout
+from ._errors import ClosedError, EndOfStream, InvalidConfigError, LibraryError, Timeout
 from ._resource import Resource
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,13 +76,38 @@ def _ms(seconds: Optional[float], what: str) -> int:
     if seconds is None:
         return 0  # the library's default
     if seconds < 0:
-        from ._errors import InvalidConfigError
         raise InvalidConfigError(f"{what} must not be negative, not {seconds}")
     return max(1, int(round(seconds * 1000))) if seconds else 0
 
 
 def _path(p: Optional[str]) -> Optional[bytes]:
     return None if p is None else str(p).encode()
+
+
+#: A listener's rules (``Listener(auth=...)``, ``Listener.set_auth``): the
+#: JSON of the router's auth file (docs/router.md) as text (str or bytes), as
+#: a dict or list (encoded with ``json.dumps``), or None for no rules.
+AuthRules = Union[str, bytes, Mapping[str, Any], List[Any], None]
+
+
+def _auth_json(auth: AuthRules) -> Optional[bytes]:
+    """The auth_json of the C API for ``auth`` (None stays NULL). Whether it
+    is a valid auth file is for the library to say."""
+    if auth is None:
+        return None
+    if not getattr(_lib.L, "has_listener_auth", False):
+        # Such a library would ignore auth_json and let everyone in.
+        raise LibraryError(f"libhakuban at {_lib.L.path} has no hakuban_listener_set_auth "
+                           "(listener rules): it is older than this binding")
+    if isinstance(auth, bytes):
+        return auth
+    if isinstance(auth, str):
+        return auth.encode()
+    try:
+        text = json.dumps(auth, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise InvalidConfigError(f"auth is not a JSON value: {e}") from None
+    return text.encode()
 
 
 class Connector(_Pollable):
@@ -312,7 +338,16 @@ class Listener(Resource):
     WebSocket links on it until closed. Downstream exchanges connect to
     ``url``. ``tls_cert_file`` and ``tls_key_file`` make it serve wss://;
     ``tls_client_ca_file`` requires client certificates. Durations in
-    seconds; None keeps the library's default."""
+    seconds; None keeps the library's default.
+
+    ``auth`` sets who may connect and what each client may observe and
+    expose, in the format of the router's auth file (docs/router.md:
+    ``{"clients": [{"name": ..., "token": ... or "token_sha256": ...,
+    "observe": "*" or {"tags": [...], "objects": [...]}, "expose": ...}],
+    "anonymous": {...}}``): a dict (or list), encoded with ``json.dumps``,
+    or the JSON text. A client's token is the ``token`` of its Connector.
+    None (the default): no rules, every client may do everything. Invalid
+    rules raise InvalidConfigError. ``set_auth`` replaces them later."""
 
     __slots__ = ("_exchange", "_url")
     _drop_name = "hakuban_listener_drop"
@@ -322,10 +357,11 @@ class Listener(Resource):
                  path: Optional[str] = None, tls_cert_file: Optional[str] = None,
                  tls_key_file: Optional[str] = None, tls_client_ca_file: Optional[str] = None,
                  ping_interval: Optional[float] = None,
-                 ping_timeout: Optional[float] = None) -> None:
+                 ping_timeout: Optional[float] = None, auth: AuthRules = None) -> None:
         self._h = 0
         _need_network()
         L = _lib.L
+        auth_json = _auth_json(auth)
         opts = _lib.ListenerOptions()
         L.hakuban_listener_options_init(byref(opts))
         opts.address = address.encode()
@@ -336,6 +372,7 @@ class Listener(Resource):
         opts.tls_client_ca_file = _path(tls_client_ca_file)
         opts.ping_interval_ms = _ms(ping_interval, "ping_interval")
         opts.ping_timeout_ms = _ms(ping_timeout, "ping_timeout")
+        opts.auth_json = auth_json
         out = c_uint64()
         _lib.check(L.hakuban_listener_new(byref(out), exchange._handle(), byref(opts)))
         self._own(out)
@@ -356,6 +393,20 @@ class Listener(Resource):
         """(host, port) actually bound."""
         parts = urlsplit(self._url)
         return parts.hostname or "", parts.port or 0
+
+    def set_auth(self, auth: AuthRules) -> None:
+        """Replaces the rules (``auth`` as in the constructor; None: no
+        rules, every client may do everything) and applies them at once to
+        new and open links, as a router reloading its auth file does: a
+        client whose token they no longer accept is disconnected (its
+        connector becomes REFUSED and does not retry); a contract a client
+        may no longer make is refused (its next ``recv`` raises RefusedError
+        once, an assignment it held ends, an observed object keeps its last
+        state, not synchronized); rights added apply to what clients declare
+        afterwards. Thread-safe. Invalid rules raise InvalidConfigError (the
+        message says where) and the previous rules stay."""
+        auth_json = _auth_json(auth)
+        _lib.check(_lib.L.hakuban_listener_set_auth(self._handle(), auth_json))
 
     def close(self) -> None:
         """Stops accepting, closes every downstream link, unbinds the port.
