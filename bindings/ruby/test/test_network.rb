@@ -340,6 +340,126 @@ class TestNetwork < Minitest::Test
     end
   end
 
+  # Waits for observe's next to raise RefusedError (states may come first:
+  # the object's last state again, no longer synchronized). Returns
+  # [the error, the last state received before it (or nil)].
+  def refusal_of(observe, timeout: T)
+    deadline = monotonic + timeout
+    last = nil
+    loop do
+      left = deadline - monotonic
+      flunk "no refusal within #{timeout} s (last state: #{last.inspect})" unless left.positive?
+      begin
+        st = observe.next(timeout: left)
+      rescue Hakuban::RefusedError => e
+        return [e, last]
+      end
+      last = st if st
+    end
+  end
+
+  # A listener with auth rules (the router's auth file format): a writer
+  # token may do everything, a reader token may observe tag "public" only.
+  # set_auth then narrows the reader on its open link, rejects bad JSON
+  # keeping the rules, and finally drops the reader's token, which refuses
+  # its connector for good while the writer stays linked.
+  def test_listener_auth_and_set_auth
+    Hakuban.log_level = :off # the library logs the refusals
+    writer_rule = { "name" => "writer", "token" => "w-token", "observe" => "*", "expose" => "*" }
+    reader_rule = { "name" => "reader", "token" => "r-token", "observe" => { "tags" => ["public"] } }
+    up = exchange(name: "up")
+    listener = up.listen(auth: { "clients" => [writer_rule, reader_rule] })
+    writer = exchange(name: "writer")
+    reader = exchange(name: "reader")
+    wc = writer.connect(listener.url, token: "w-token", **FAST)
+    rc = reader.connect(listener.url, token: "r-token", **FAST)
+    assert wc.wait(:connected, timeout: T), "writer: #{wc.last_error}"
+    assert rc.wait(:connected, timeout: T), "reader: #{rc.last_error}"
+
+    news = OD.new("news", tags: ["public"])
+    weather = OD.new("weather", tags: ["public"])
+    secret = OD.new("secret", tags: ["private"])
+    exposes = [news, weather, secret].to_h { |d| [d, writer.expose_object(d)] }
+
+    # Allowed: states flow. Not allowed: refused, and never exposed.
+    news_obs = reader.observe_object(news)
+    weather_obs = reader.observe_object(weather)
+    secret_obs = reader.observe_object(secret)
+    sinks = [news, weather].to_h { |d| [d, exposes[d].next(timeout: T) || flunk("#{d} never assigned")] }
+    sinks.each { |d, sink| sink.send_json("#{d.value} 1") }
+    assert_equal "news 1", state_where(news_obs, &:synchronized?).json
+    assert_equal "weather 1", state_where(weather_obs, &:synchronized?).json
+    e = assert_raises(Hakuban::RefusedError) { secret_obs.next(timeout: T) }
+    assert_match(/permission denied: "reader"/, e.message)
+    assert_equal Hakuban::RESULT_CODES[:HAKUBAN_ERR_REFUSED], e.code
+    assert_equal :refused, secret_obs.status
+    assert_nil exposes[secret].try_next, "a refused observer got the object exposed"
+
+    # Narrower rules (a String of JSON) apply to the open link at once: the
+    # reader may observe the weather only; its news contract is refused and
+    # the writer's news assignment ends.
+    narrow = reader_rule.merge("observe" => { "objects" => [{ "json" => "weather", "tags" => ["public"] }] })
+    assert_same listener, listener.set_auth(JSON.generate({ "clients" => [writer_rule, narrow] }))
+    e, last = refusal_of(news_obs)
+    assert_match(/permission denied: "reader"/, e.message)
+    refute last.synchronized?, "a state after the revocation is synchronized: #{last.inspect}" if last
+    assert_equal :refused, news_obs.status
+    assert sinks[news].wait_revoked(timeout: T), "the news exposer kept its assignment"
+    sinks[weather].send_json("weather 2")
+    assert_equal "weather 2", state_where(weather_obs) { |st| st.json == "weather 2" }.json
+
+    # Bad rules raise InvalidConfigError and keep the rules in force: sports
+    # (tag "public", allowed before the narrowing) is still refused.
+    e = assert_raises(Hakuban::InvalidConfigError) { listener.set_auth("{not json") }
+    assert_match(/auth_json/, e.message)
+    assert_equal Hakuban::RESULT_CODES[:HAKUBAN_ERR_INVALID_CONFIG], e.code
+    assert_raises(Hakuban::InvalidConfigError) { listener.auth = { "clients" => 7 } }
+    assert_raises(Hakuban::InvalidConfigError) { listener.auth = { "clients" => [reader_rule.merge("bogus" => 1)] } }
+    assert_raises(ArgumentError) { listener.set_auth(42) }
+    sports_obs = reader.observe_object(OD.new("sports", tags: ["public"]))
+    e, = refusal_of(sports_obs)
+    assert_match(/permission denied: "reader"/, e.message)
+    assert_equal 1, rc.status.connects, "a failed set_auth touched the reader's link"
+
+    # The reader's token goes: its link is closed for good (4002), the
+    # writer's stays up.
+    listener.auth = { "clients" => [writer_rule] }
+    assert rc.wait(:refused, timeout: T).refused?
+    assert_match(/auth refused/, rc.last_error)
+    assert_match(/4002/, rc.last_error)
+    st = wc.status
+    assert st.connected?, "the writer lost its link: #{wc.last_error}"
+    assert_equal 1, st.connects
+  end
+
+  # auth: as a String of JSON; an unknown or missing token is refused for
+  # good; auth = nil lifts the rules (every client may do everything); bad
+  # rules make listen raise.
+  def test_listener_auth_from_a_string_and_lifted
+    Hakuban.log_level = :off
+    up = exchange(name: "up")
+    e = assert_raises(Hakuban::InvalidConfigError) { up.listen(auth: '{"clients": [{"name": "x"}]}') }
+    assert_match(/auth_json/, e.message)
+    assert_raises(ArgumentError) { up.listen(auth: :everyone) }
+    assert_empty up.listeners
+    listener = up.listen(auth: '{"clients": [{"name": "only", "token": "t", "observe": "*", "expose": "*"}]}')
+    stranger = exchange(name: "stranger").connect(listener.url, token: "not-t", **FAST)
+    assert stranger.wait(:refused, timeout: T).refused?
+    assert_match(/auth refused/, stranger.last_error)
+    anonymous = exchange(name: "anonymous").connect(listener.url, **FAST)
+    assert anonymous.wait(:refused, timeout: T).refused?
+
+    listener.auth = nil
+    free = exchange(name: "free")
+    assert free.connect(listener.url, **FAST).wait(:connected, timeout: T)
+    d = OD.new("anything", tags: ["private"])
+    observe = free.observe_object(d)
+    up.expose_object(d) { |expose| expose.next(timeout: T).send_json("open") }
+    assert_equal "open", state_where(observe) { true }.json
+    listener.close
+    assert_raises(Hakuban::ClosedError) { listener.set_auth(nil) }
+  end
+
   # Connector#to_io is readable exactly while the status changed since it
   # was last read: IO.select wakes when the link comes up and when it goes
   # down, and the status read then is the new one.

@@ -99,7 +99,8 @@ module Hakuban
     # Accepts downstream links: a Listener bound to address (default
     # "127.0.0.1:0", any free port: see Listener#url). Options: path:,
     # tls_cert_file:, tls_key_file:, tls_client_ca_file:, ping_interval:,
-    # ping_timeout: (see Listener.new). Kept by the exchange until it (or the
+    # ping_timeout:, auth: (token permissions; see Listener.new and
+    # Listener#set_auth). Kept by the exchange until it (or the
     # exchange) is closed. Block form as #connect.
     def listen(address: "127.0.0.1:0", **options, &block)
       Listener.open(self, address: address, **options, &block)

@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "json"
 require "uri"
 
 module Hakuban
@@ -322,6 +323,16 @@ module Hakuban
   # The port is bound at once (a busy port raises ConnectionError here). The
   # exchange keeps the listener until it or the exchange is closed; closing
   # it closes every downstream link and unbinds the port.
+  #
+  # With auth: the listener checks the token of every downstream (the
+  # connector's token:) and what each may observe and expose, as a router
+  # with an auth file does (docs/router.md):
+  #
+  #   listener = exchange.listen(auth: { "clients" => [
+  #     { "name" => "ingest", "token" => "secret-1", "observe" => "*", "expose" => "*" },
+  #     { "name" => "dashboard", "token" => "secret-2", "observe" => { "tags" => ["public"] } }
+  #   ] })
+  #   listener.auth = other_rules   # applies at once, to open links too
   class Listener < Handle
     DROP = :hakuban_listener_drop # :nodoc:
     TLS_FILES = %i[tls_cert_file tls_key_file tls_client_ca_file].freeze
@@ -339,9 +350,13 @@ module Hakuban
     # on path (default "/"). tls_cert_file and tls_key_file (PEM) make it
     # serve wss://; tls_client_ca_file then requires client certificates
     # signed by those CAs. ping_interval / ping_timeout in seconds (default 4
-    # and 5). Raises ConnectionError when the address cannot be bound,
-    # InvalidConfigError for an unusable option.
-    def initialize(exchange, address: "127.0.0.1:0", path: nil, ping_interval: nil, ping_timeout: nil, **files)
+    # and 5). auth: who may connect and what each client may observe and
+    # expose, in the format of the router's auth file (docs/router.md): a
+    # Hash (or Array) turned into JSON, or a String of JSON; nil (the
+    # default) lets every client do everything. See #set_auth. Raises
+    # ConnectionError when the address cannot be bound, InvalidConfigError
+    # for an unusable option or auth rules that are not valid.
+    def initialize(exchange, address: "127.0.0.1:0", path: nil, ping_interval: nil, ping_timeout: nil, auth: nil, **files)
       unknown = files.keys - TLS_FILES
       raise ArgumentError, "unknown option(s): #{unknown.join(", ")}" unless unknown.empty?
 
@@ -349,7 +364,7 @@ module Hakuban
       opts = Native::ListenerOptions.new
       Native.hakuban_listener_options_init(opts)
       keep = []
-      { address: address, path: path }.each do |field, value|
+      { address: address, path: path, auth_json: Listener.auth_json(auth) }.each do |field, value|
         next if value.nil?
 
         keep << (p = FFI::MemoryPointer.from_string(value.to_str))
@@ -381,6 +396,50 @@ module Hakuban
     # The port actually bound.
     def port
       address[1]
+    end
+
+    # Replaces the listener's auth rules (auth as in Listener.new: a Hash or
+    # Array turned into JSON, a String of JSON, or nil for no rules: every
+    # client may do everything) and applies them at once, to new links and
+    # to the open ones, as a router reloading its auth file does:
+    #
+    # * a client whose token the rules no longer accept is disconnected: its
+    #   connector's status becomes :refused and it does not retry;
+    # * a contract a client may no longer make is refused: its next receive
+    #   raises RefusedError once (an observer may first get the object's
+    #   last state again, no longer synchronized), and an assignment it held
+    #   ends;
+    # * rights added apply to what clients declare afterwards.
+    #
+    # Raises InvalidConfigError when the rules are not valid (the message
+    # says where); the previous rules then stay. Thread-safe. Returns self.
+    def set_auth(auth)
+      json = Listener.auth_json(auth)
+      ptr = json && FFI::MemoryPointer.from_string(json)
+      Error.check(Native.hakuban_listener_set_auth(handle, ptr))
+      self
+    end
+
+    # listener.auth = rules: #set_auth(rules).
+    def auth=(auth)
+      set_auth(auth)
+    end
+
+    # The auth rules as JSON text for the library: nil stays nil, a String
+    # is taken as JSON text, a Hash or an Array is generated.
+    def self.auth_json(auth) # :nodoc:
+      return nil if auth.nil?
+
+      json = if auth.is_a?(Hash) || auth.is_a?(Array)
+               JSON.generate(auth)
+             elsif auth.respond_to?(:to_str)
+               auth.to_str
+             else
+               raise ArgumentError, "auth must be a Hash, an Array, a String of JSON or nil, not #{auth.class}"
+             end
+      raise ArgumentError, "auth JSON must not contain NUL bytes" if json.include?("\0")
+
+      json
     end
 
     # Stops accepting, closes every downstream link normally (their
