@@ -28,6 +28,64 @@ type connectorObj struct {
 	c       *core.Connector
 	dropped chan struct{}
 	sfd     statusFd
+
+	// cbMu guards cb, the registration of hakuban_connector_set_callback,
+	// and cbClosed (set by drop: no new registration starts after it).
+	cbMu     sync.Mutex
+	cb       *callbackReg
+	cbClosed bool
+}
+
+// notify is the core connector's status hook (installed at creation): it
+// keeps the status fd in step and kicks the callback, if any. It runs
+// after every status change, without the core's lock.
+func (o *connectorObj) notify() {
+	o.sfd.notify(o.c)
+	o.cbMu.Lock()
+	cb := o.cb
+	o.cbMu.Unlock()
+	if cb != nil {
+		cb.kick()
+	}
+}
+
+// setCallback replaces the callback registration (nil fn removes it),
+// stopping the old one first-come; see hakuban_connector_set_callback.
+func (o *connectorObj) setCallback(fn string, cb C.hakuban_notify_fn, userData unsafe.Pointer, drop C.hakuban_drop_fn) C.int32_t {
+	var reg *callbackReg
+	if cb != nil {
+		reg = newCallbackReg(cb, userData, drop)
+	}
+	o.cbMu.Lock()
+	if o.cbClosed {
+		o.cbMu.Unlock()
+		// Dropped between lookup and here: the caller keeps user_data.
+		return errorf(core.CodeInvalidHandle, fn, "the handle was dropped")
+	}
+	old := o.cb
+	o.cb = reg
+	o.cbMu.Unlock()
+	if old != nil {
+		old.stop()
+	}
+	if reg != nil {
+		go reg.run()
+		reg.kick() // the caller reads the status once at the start
+	}
+	return rcOK
+}
+
+// stopCallback ends the registration for good. Called once, by drop,
+// after the core connector was closed.
+func (o *connectorObj) stopCallback() {
+	o.cbMu.Lock()
+	o.cbClosed = true
+	cb := o.cb
+	o.cb = nil
+	o.cbMu.Unlock()
+	if cb != nil {
+		cb.stop()
+	}
 }
 
 // statusKey is what a status change is about: the fields of
@@ -114,17 +172,15 @@ func (s *statusFd) fd(fn string, c *core.Connector) (C.int, C.int32_t) {
 		return -1, rc
 	}
 	s.rfd, s.wfd, s.made = r, w, true
-	// Changes from now on run the hook (it waits for mu); changes before
-	// are seen by this update.
-	c.SetNotify(func() { s.notify(c) })
+	// Changes from now on run the hook (connectorObj.notify; it waits for
+	// mu); changes before are seen by this update.
 	s.update(c.Status(), false)
 	return r, rcOK
 }
 
-// shutdown removes the hook and closes the fd. Called once, by drop, after
-// the core connector was closed (so the hook no longer runs).
-func (s *statusFd) shutdown(c *core.Connector) {
-	c.SetNotify(nil)
+// shutdown closes the fd. Called once, by drop, after the core connector
+// was closed and its hook removed.
+func (s *statusFd) shutdown() {
 	s.mu.Lock()
 	s.closed = true
 	made, rfd, wfd := s.made, s.rfd, s.wfd
@@ -287,7 +343,9 @@ func hakuban_connector_new(out *C.hakuban_connector, exchange C.hakuban_exchange
 	if err != nil {
 		return fail(fn, err)
 	}
-	h := handles.add(kindConnector, &connectorObj{c: c, dropped: make(chan struct{})})
+	obj := &connectorObj{c: c, dropped: make(chan struct{})}
+	c.SetNotify(obj.notify)
+	h := handles.add(kindConnector, obj)
 	if h == 0 {
 		c.Close()
 		return tableFull(fn)
@@ -467,8 +525,21 @@ func hakuban_connector_drop(connector C.hakuban_connector) (rc C.int32_t) {
 	o := v.(*connectorObj)
 	close(o.dropped) // wake waiters first: Close takes up to the close timeout
 	o.c.Close()      // the status becomes closed: a polled status fd wakes
-	o.sfd.shutdown(o.c)
+	o.c.SetNotify(nil)
+	o.sfd.shutdown()
+	o.stopCallback()
 	return rcOK
+}
+
+//export hakuban_connector_set_callback
+func hakuban_connector_set_callback(connector C.hakuban_connector, cb C.hakuban_notify_fn, userData unsafe.Pointer, drop C.hakuban_drop_fn) (rc C.int32_t) {
+	defer guard(&rc)
+	const fn = "hakuban_connector_set_callback"
+	o, rc := lookup[connectorObj](fn, uint64(connector), kindConnector)
+	if rc != rcOK {
+		return rc
+	}
+	return o.setCallback(fn, cb, userData, drop)
 }
 
 // defaultListenAddress is the address hakuban_listener_options_init sets.

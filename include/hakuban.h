@@ -1427,6 +1427,24 @@ int32_t hakuban_connector_url(char **out, hakuban_connector connector);
 int32_t hakuban_connector_last_error(char **out, hakuban_connector connector);
 
 /**
+ * Registers callback to be called when the connector's status may have
+ * changed (a link came up or went down, a failure, the end), instead of or
+ * besides polling hakuban_connector_status_fd: read the status with
+ * hakuban_connector_status from it. It is also called once soon after the
+ * registration. Calls coalesce: one call may stand for several changes,
+ * and a call may find nothing new. The callback contract of
+ * hakuban_notify_fn applies (a library thread, never concurrently with
+ * itself, none after hakuban_connector_drop returns or after a replacement
+ * registration is in place, drop(user_data) exactly once). NULL callback
+ * removes the registration.
+ *
+ * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_HANDLE (then user_data stays
+ * yours: drop is not called).
+ */
+int32_t hakuban_connector_set_callback(hakuban_connector connector, hakuban_notify_fn callback,
+                                       void *user_data, hakuban_drop_fn drop);
+
+/**
  * Stops the connector and releases the handle: blocked
  * hakuban_connector_wait calls return HAKUBAN_END, its status fd is closed
  * (after being made readable), the link is closed with

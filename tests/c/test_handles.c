@@ -284,6 +284,7 @@ static void test_bad_handles_everywhere(void) {
     /* listener */
     CHECK_BAD(stale.lst, live.conn, hakuban_listener_url(&s, H));
     CHECK_BAD(stale.lst, live.conn, hakuban_listener_set_auth(H, NULL));
+    CHECK_BAD(stale.conn, live.lst, hakuban_connector_set_callback(H, NULL, NULL, NULL));
     CHECK_BAD_DROP(stale.lst, live.conn, hakuban_listener_drop);
 
     /* nothing was created by the failed calls, no callback registered */

@@ -723,6 +723,89 @@ static void test_tls(void) {
     remove_temp_dir(dir);
 }
 
+/* ---- the status callback ---- */
+
+struct status_cb {
+    hakuban_connector c;
+    atomic_int last_state; /* read by the callback from the library */
+    atomic_int saw_connected, saw_disconnected;
+    atomic_long calls;
+    atomic_int drops;
+    atomic_int dropped; /* set by the test right after drop returned */
+    atomic_int late;    /* calls after that */
+    pthread_t registering_thread;
+    atomic_int wrong_thread;
+};
+
+static void status_cb(void *user_data) {
+    struct status_cb *s = user_data;
+    if (atomic_load(&s->dropped)) atomic_fetch_add(&s->late, 1);
+    if (pthread_equal(pthread_self(), s->registering_thread)) atomic_store(&s->wrong_thread, 1);
+    atomic_fetch_add(&s->calls, 1);
+    hakuban_connector_status_info st;
+    if (hakuban_connector_status(&st, s->c) != HAKUBAN_OK) return; /* dropped meanwhile */
+    atomic_store(&s->last_state, st.state);
+    if (st.state == HAKUBAN_CONNECTOR_CONNECTED) atomic_store(&s->saw_connected, 1);
+    if (st.state == HAKUBAN_CONNECTOR_DISCONNECTED) atomic_store(&s->saw_disconnected, 1);
+}
+
+static void status_drop(void *user_data) { atomic_fetch_add(&((struct status_cb *)user_data)->drops, 1); }
+
+/* A connector's callback tells each change of its status: connected, the
+ * link lost (the listener dropped), connected again; its drop function runs
+ * once, when the registration is replaced or the connector dropped, and no
+ * call comes after drop returns. A bad handle keeps user_data. */
+static void test_connector_callback(void) {
+    hakuban_exchange up = make_exchange(), down = make_exchange();
+    hakuban_listener l = listen_any(up);
+    char url[256];
+    url_of(l, url, sizeof url);
+    int port = port_of(url);
+    struct status_cb s = {.last_state = -1, .registering_thread = pthread_self()};
+    s.c = connect_to(down, url);
+    OK(hakuban_connector_set_callback(s.c, status_cb, &s, status_drop));
+    CHECK(WAIT_FLAG(&s.saw_connected, LINK_MS));
+
+    OK(hakuban_listener_drop(l)); /* the link goes down */
+    CHECK(WAIT_FLAG(&s.saw_disconnected, LINK_MS));
+    atomic_store(&s.saw_connected, 0);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    hakuban_listener_options lo;
+    hakuban_listener_options_init(&lo);
+    lo.address = addr;
+    OK(hakuban_listener_new(&l, up, &lo)); /* back on the same port */
+    CHECK(WAIT_FLAG(&s.saw_connected, LINK_MS));
+    CHECK(atomic_load(&s.wrong_thread) == 0);
+
+    /* A replacement registration ends the first one: its drop runs once. */
+    struct status_cb s2 = {.last_state = -1, .c = s.c, .registering_thread = pthread_self()};
+    OK(hakuban_connector_set_callback(s.c, status_cb, &s2, status_drop));
+    CHECK(atomic_load(&s.drops) == 1);
+    atomic_store(&s.dropped, 1);
+    CHECK(WAIT_FLAG(&s2.saw_connected, LINK_MS)); /* called once after registering */
+
+    OK(hakuban_connector_drop(s.c));
+    atomic_store(&s2.dropped, 1);
+    CHECK(atomic_load(&s2.drops) == 1);
+    long before = atomic_load(&s2.calls);
+    int64_t until = now_ms() + 5; /* a wrongly late call would show up */
+    while (now_ms() < until) {
+    }
+    CHECK(atomic_load(&s2.calls) == before);
+    CHECK(atomic_load(&s.late) == 0 && atomic_load(&s2.late) == 0);
+    CHECK(atomic_load(&s.drops) == 1 && atomic_load(&s2.drops) == 1);
+    fprintf(stderr, "  %ld + %ld status callback calls\n", (long)atomic_load(&s.calls), (long)before);
+
+    struct status_cb s3 = {0};
+    CHECK_ERR(hakuban_connector_set_callback(s.c, status_cb, &s3, status_drop), HAKUBAN_ERR_INVALID_HANDLE, "");
+    CHECK(atomic_load(&s3.drops) == 0);
+
+    OK(hakuban_listener_drop(l));
+    OK(hakuban_exchange_drop(down));
+    OK(hakuban_exchange_drop(up));
+}
+
 /* ---- permissions ---- */
 
 static hakuban_connector connect_with_token(hakuban_exchange ex, const char *url, const char *token) {
@@ -832,6 +915,7 @@ static const test_case tests[] = {
     T(test_wait_any_change_sees_every_state),
     T(test_status_fd),
     T(test_status_fd_made_late),
+    T(test_connector_callback),
     T(test_url_list_fails_over),
     T(test_drop_wakes_wait),
     T(test_exchange_drop_closes_connector),
