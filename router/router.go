@@ -47,7 +47,7 @@ type Config struct {
 	// permissions (see Auth): every downstream must present a token it
 	// lists (or none, if it has an "anonymous" entry), and may then make
 	// only the contracts its entry allows. New loads it; ReloadAuth
-	// reloads it for links opened afterwards.
+	// reloads it and applies it to the open links too.
 	AuthFile string
 	// TLS, when set, makes every listener serve wss:// (see TLSFiles).
 	TLS *tls.Config
