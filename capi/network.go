@@ -594,7 +594,17 @@ func listenerOptionsOf(fn string, o *C.hakuban_clistener_options) (core.Listener
 //export hakuban_listener_new
 func hakuban_listener_new(out *C.hakuban_listener, exchange C.hakuban_exchange, options *C.hakuban_clistener_options) (rc C.int32_t) {
 	defer guard(&rc)
-	const fn = "hakuban_listener_new"
+	return listenerNew("hakuban_listener_new", out, exchange, options, nil)
+}
+
+//export hakuban_listener_new_with_auth
+func hakuban_listener_new_with_auth(out *C.hakuban_listener, exchange C.hakuban_exchange, options *C.hakuban_clistener_options, authJSON *C.hakuban_cchar) (rc C.int32_t) {
+	defer guard(&rc)
+	return listenerNew("hakuban_listener_new_with_auth", out, exchange, options, authJSON)
+}
+
+// listenerNew is hakuban_listener_new with the rules authJSON (NULL: none).
+func listenerNew(fn string, out *C.hakuban_listener, exchange C.hakuban_exchange, options *C.hakuban_clistener_options, authJSON *C.hakuban_cchar) C.int32_t {
 	if out == nil {
 		return nullArg(fn, "out")
 	}
@@ -607,13 +617,11 @@ func hakuban_listener_new(out *C.hakuban_listener, exchange C.hakuban_exchange, 
 		return rc
 	}
 	obj := &listenerObj{}
-	if options != nil {
-		a, rc := parseAuth(fn, options.auth_json)
-		if rc != rcOK {
-			return rc
-		}
-		obj.auth.Store(a)
+	a, rc := parseAuth(fn, authJSON)
+	if rc != rcOK {
+		return rc
 	}
+	obj.auth.Store(a)
 	opts.Authorize = obj.authorize
 	opts.Logger = e.log
 	l, err := e.ex.Listen(opts)

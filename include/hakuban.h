@@ -140,6 +140,8 @@ extern "C" {
  *   - the network section: hakuban_connector_* and hakuban_listener_*, with
  *     their handle kinds, options structs and enum hakuban_connector_state.
  *   - hakuban_connector_status_fd (a pollable fd for a connector's status).
+ *   - hakuban_listener_new_with_auth and hakuban_listener_set_auth (token
+ *     permissions on a listener), hakuban_connector_set_callback.
  */
 #define HAKUBAN_ABI_VERSION 0
 
@@ -1488,13 +1490,6 @@ typedef struct hakuban_listener_options {
     /** A link whose pong takes longer than this (ms, >= 0) is declared dead
      *  and closed; default 5000. */
     int64_t ping_timeout_ms;
-    /** Who may connect and what each client may observe and expose: JSON
-     *  text in the format of the router's auth file (docs/router.md:
-     *  "clients" with a token or token_sha256 each, optional "anonymous").
-     *  A client's token is hakuban_connector_options.token. NULL (the
-     *  default): no rules, every client may do everything. Change the
-     *  rules later with hakuban_listener_set_auth. */
-    const char *auth_json;
 } hakuban_listener_options;
 
 /**
@@ -1505,8 +1500,26 @@ typedef struct hakuban_listener_options {
 void hakuban_listener_options_init(hakuban_listener_options *out);
 
 /**
- * Replaces the rules of listener (auth_json as in hakuban_listener_options;
- * NULL: no rules) and applies them at once to new and open links, as a
+ * hakuban_listener_new with rules from the start: who may connect and what
+ * each client may observe and expose. auth_json is JSON text in the format
+ * of the router's auth file (docs/router.md: "clients", each with a "token"
+ * or "token_sha256" and what it may "observe" and "expose"; an optional
+ * "anonymous" entry for clients without a token). A client's token is
+ * hakuban_connector_options.token. NULL: no rules, every client may do
+ * everything (as hakuban_listener_new). Change the rules later with
+ * hakuban_listener_set_auth. Only read during the call.
+ *
+ * Returns what hakuban_listener_new returns; also
+ * HAKUBAN_ERR_INVALID_CONFIG if auth_json is not valid (the message says
+ * where; nothing is bound then).
+ */
+int32_t hakuban_listener_new_with_auth(hakuban_listener *out, hakuban_exchange exchange,
+                                       const hakuban_listener_options *options,
+                                       const char *auth_json);
+
+/**
+ * Replaces the rules of listener (auth_json as in
+ * hakuban_listener_new_with_auth; NULL: no rules) and applies them at once to new and open links, as a
  * router reloading its auth file does: a client whose token the rules no
  * longer accept is disconnected (its connector reports REFUSED, close 4002,
  * and does not retry); a contract a client may no longer make is refused
@@ -1533,8 +1546,7 @@ int32_t hakuban_listener_set_auth(hakuban_listener listener, const char *auth_js
  * Returns HAKUBAN_OK; HAKUBAN_ERR_INVALID_ARGUMENT if out is NULL;
  * HAKUBAN_ERR_INVALID_HANDLE (exchange); HAKUBAN_ERR_INVALID_CONFIG if an
  * option is out of range, or a TLS file cannot be loaded, or a TLS key or
- * client CA is given without a certificate, or auth_json is not valid (the
- * message says which);
+ * client CA is given without a certificate (the message says which);
  * HAKUBAN_ERR_CONNECTION if the address cannot be bound, with the system's
  * reason in the message (e.g. "address already in use");
  * HAKUBAN_ERR_CLOSED if the exchange is closing.

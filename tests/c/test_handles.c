@@ -182,6 +182,7 @@ static void test_bad_handles_everywhere(void) {
     CHECK_BAD(stale.ex, live.desc, hakuban_tag_expose_contract_new(&texp, H, live.tag, 1));
     CHECK_BAD(stale.ex, live.desc, hakuban_connector_new(&conn, H, nowhere, 1, NULL));
     CHECK_BAD(stale.ex, live.desc, hakuban_listener_new(&lst, H, NULL));
+    CHECK_BAD(stale.ex, live.desc, hakuban_listener_new_with_auth(&lst, H, NULL, NULL));
     CHECK_BAD_DROP(stale.ex, live.desc, hakuban_exchange_drop);
 
     /* tag descriptor */

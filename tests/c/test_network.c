@@ -837,8 +837,8 @@ static void expect_refused(hakuban_object_observe_contract c) {
 
 #define WRITER "{\"name\": \"writer\", \"token\": \"w\", \"observe\": \"*\", \"expose\": \"*\"}"
 
-/* A listener with rules (auth_json): the reader may observe tag "public"
- * only. hakuban_listener_set_auth then takes that from the reader on its
+/* A listener with rules (hakuban_listener_new_with_auth): the reader may
+ * observe tag "public" only. hakuban_listener_set_auth then takes that from the reader on its
  * open link, rejects bad JSON keeping the rules, and finally drops the
  * reader's token, which disconnects it for good. */
 static void test_listener_auth(void) {
@@ -846,12 +846,14 @@ static void test_listener_auth(void) {
                      reader = named_exchange("reader");
     hakuban_listener_options lo;
     hakuban_listener_options_init(&lo);
-    CHECK(lo.auth_json == NULL);
     lo.address = "127.0.0.1:0";
-    lo.auth_json = "{\"clients\": [" WRITER ", {\"name\": \"reader\", \"token\": \"r\", "
-                   "\"observe\": {\"tags\": [\"public\"]}}]}";
     hakuban_listener l = 0;
-    OK(hakuban_listener_new(&l, up, &lo));
+    CHECK_ERR(hakuban_listener_new_with_auth(&l, up, &lo, "{\"clients\": [{\"name\": \"x\"}]}"),
+              HAKUBAN_ERR_INVALID_CONFIG, "auth_json");
+    CHECK(l == 0);
+    OK(hakuban_listener_new_with_auth(&l, up, &lo,
+                                      "{\"clients\": [" WRITER ", {\"name\": \"reader\", \"token\": \"r\", "
+                                      "\"observe\": {\"tags\": [\"public\"]}}]}"));
     char url[256];
     url_of(l, url, sizeof url);
     hakuban_connector cw = connect_with_token(writer, url, "w");

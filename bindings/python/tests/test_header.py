@@ -109,6 +109,6 @@ def test_prototypes_match_header() -> None:
     for name, _restype, argtypes, _blocking in list(_lib._PROTOTYPES) + (
             list(_lib._NETWORK_PROTOTYPES) if network else []) + (
             [_lib._STATUS_FD_PROTOTYPE] if "hakuban_connector_status_fd" in protos else []) + (
-            [_lib._LISTENER_AUTH_PROTOTYPE] if "hakuban_listener_set_auth" in protos else []):
+            list(_lib._LISTENER_AUTH_PROTOTYPES) if "hakuban_listener_set_auth" in protos else []):
         assert name in protos, f"{name} is not in the header"
         assert len(argtypes) == protos[name], f"{name}: {len(argtypes)} args, header {protos[name]}"

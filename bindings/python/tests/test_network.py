@@ -477,8 +477,9 @@ def test_listener_auth_none_and_bad_rules(exchange: hakuban.Exchange) -> None:
 
 def test_listener_auth_needs_a_library_that_knows_it(exchange: hakuban.Exchange,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """A library without hakuban_listener_set_auth would ignore auth_json
-    and let everyone in: rules raise LibraryError instead."""
+    """With a library older than listener rules (no
+    hakuban_listener_new_with_auth or hakuban_listener_set_auth), rules raise
+    LibraryError instead of being dropped."""
     monkeypatch.setattr(hakuban._lib.L, "has_listener_auth", False)
     with pytest.raises(hakuban.LibraryError, match="hakuban_listener_set_auth"):
         exchange.listen("127.0.0.1:0", auth={"clients": []})

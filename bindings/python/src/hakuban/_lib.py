@@ -118,9 +118,6 @@ class ListenerOptions(Structure):
         ("tls_client_ca_file", c_char_p),
         ("ping_interval_ms", c_int64),
         ("ping_timeout_ms", c_int64),
-        # Last, newer (within ABI 0): an older library's
-        # hakuban_listener_options_init fills only the fields before it.
-        ("auth_json", c_char_p),
     ]
 
 
@@ -238,13 +235,13 @@ _NETWORK_PROTOTYPES: Sequence[Tuple[str, Any, List[Any], bool]] = (
 _STATUS_FD_PROTOTYPE: Tuple[str, Any, List[Any], bool] = (
     "hakuban_connector_status_fd", _i32, [POINTER(c_int), _u64], False)
 
-# Added to the network section later (within ABI 0), with
-# hakuban_listener_options.auth_json: a library without it still loads
-# (Listener's auth and set_auth then raise LibraryError: such a library would
-# ignore auth_json and let every client do everything). May block: it
-# applies the rules to every open link.
-_LISTENER_AUTH_PROTOTYPE: Tuple[str, Any, List[Any], bool] = (
-    "hakuban_listener_set_auth", _i32, [_u64, c_char_p], True)
+# Added to the network section later (within ABI 0): a library without them
+# still loads (Listener's auth and set_auth then raise LibraryError). Both
+# may block: new binds a port, set_auth applies the rules to every open link.
+_LISTENER_AUTH_PROTOTYPES: Tuple[Tuple[str, Any, List[Any], bool], ...] = (
+    ("hakuban_listener_new_with_auth", _i32, [_pu64, _u64, POINTER(ListenerOptions), c_char_p], True),
+    ("hakuban_listener_set_auth", _i32, [_u64, c_char_p], True),
+)
 
 
 #: Functions also offered without argtypes through ``F`` (see the module
@@ -340,13 +337,14 @@ def _load(path: str) -> Tuple[Functions, Functions]:
         f.restype = restype
         f.argtypes = argtypes
         setattr(fns, name, f)
-    name, restype, argtypes, may_block = _LISTENER_AUTH_PROTOTYPE
-    f = getattr(cdll if may_block else pydll, name, None) if fns.has_network else None
-    fns.has_listener_auth = f is not None
-    if f is not None:
-        f.restype = restype
-        f.argtypes = argtypes
-        setattr(fns, name, f)
+    fns.has_listener_auth = fns.has_network
+    for name, restype, argtypes, may_block in _LISTENER_AUTH_PROTOTYPES:
+        f = getattr(cdll if may_block else pydll, name, None) if fns.has_network else None
+        fns.has_listener_auth = fns.has_listener_auth and f is not None
+        if f is not None:
+            f.restype = restype
+            f.argtypes = argtypes
+            setattr(fns, name, f)
     fns.abi_version = fast.abi_version = got
     fns.version = fast.version = fns.hakuban_version().decode()
     return fns, fast

@@ -96,7 +96,6 @@ def _auth_json(auth: AuthRules) -> Optional[bytes]:
     if auth is None:
         return None
     if not getattr(_lib.L, "has_listener_auth", False):
-        # Such a library would ignore auth_json and let everyone in.
         raise LibraryError(f"libhakuban at {_lib.L.path} has no hakuban_listener_set_auth "
                            "(listener rules): it is older than this binding")
     if isinstance(auth, bytes):
@@ -372,9 +371,12 @@ class Listener(Resource):
         opts.tls_client_ca_file = _path(tls_client_ca_file)
         opts.ping_interval_ms = _ms(ping_interval, "ping_interval")
         opts.ping_timeout_ms = _ms(ping_timeout, "ping_timeout")
-        opts.auth_json = auth_json
         out = c_uint64()
-        _lib.check(L.hakuban_listener_new(byref(out), exchange._handle(), byref(opts)))
+        if auth_json is None:
+            _lib.check(L.hakuban_listener_new(byref(out), exchange._handle(), byref(opts)))
+        else:
+            _lib.check(L.hakuban_listener_new_with_auth(byref(out), exchange._handle(), byref(opts),
+                                                        auth_json))
         self._own(out)
         self._exchange = exchange
         exchange._adopt(self, keep=True)

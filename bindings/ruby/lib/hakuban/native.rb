@@ -69,8 +69,7 @@ module Hakuban
              :tls_key_file, :pointer,
              :tls_client_ca_file, :pointer,
              :ping_interval_ms, :int64,
-             :ping_timeout_ms, :int64,
-             :auth_json, :pointer
+             :ping_timeout_ms, :int64
     end
 
     H = :uint64 # every handle type is a uint64_t
@@ -168,8 +167,9 @@ module Hakuban
       hakuban_connector_drop: [[H], :int32, true],
       hakuban_listener_options_init: [[P], :void],
       hakuban_listener_new: [[P, H, P], :int32, true],
+      hakuban_listener_new_with_auth: [[P, H, P, P], :int32, true],
       hakuban_listener_url: [[P, H], :int32],
-      hakuban_listener_set_auth: [[H, P], :int32],
+      hakuban_listener_set_auth: [[H, P], :int32, true],
       hakuban_listener_drop: [[H], :int32, true]
     }.freeze
 

@@ -364,12 +364,14 @@ module Hakuban
       opts = Native::ListenerOptions.new
       Native.hakuban_listener_options_init(opts)
       keep = []
-      { address: address, path: path, auth_json: Listener.auth_json(auth) }.each do |field, value|
+      { address: address, path: path }.each do |field, value|
         next if value.nil?
 
         keep << (p = FFI::MemoryPointer.from_string(value.to_str))
         opts[field] = p
       end
+      json = Listener.auth_json(auth)
+      keep << (auth_ptr = FFI::MemoryPointer.from_string(json)) if json
       TLS_FILES.each do |k|
         next unless (p = Hakuban.option_path(files[k]))
 
@@ -379,7 +381,11 @@ module Hakuban
       opts[:ping_interval_ms] = Hakuban.option_ms(ping_interval, :ping_interval)
       opts[:ping_timeout_ms] = Hakuban.option_ms(ping_timeout, :ping_timeout)
       s = Scratch.get
-      Error.check(Native.hakuban_listener_new(s.u64, exchange.handle, opts))
+      if json
+        Error.check(Native.hakuban_listener_new_with_auth(s.u64, exchange.handle, opts, auth_ptr))
+      else
+        Error.check(Native.hakuban_listener_new(s.u64, exchange.handle, opts))
+      end
       init_handle(s.u64.read_uint64)
       keep.clear
       Error.check(Native.hakuban_listener_url(s.ptr, handle))
