@@ -114,12 +114,14 @@ module Hakuban
 
     # Runs the block; if contract was closed (by another thread) before or
     # during it, raises StopIteration instead of what the block raised: for
-    # the helpers, closing the contract is how it ends.
+    # the helpers, closing the contract is how it ends. A close while the
+    # block is in IO.select can also surface as EBADF: the library closes
+    # the fd right after the IO, and select may already hold the number.
     def ended_if_closed(contract)
       raise StopIteration if contract.closed?
 
       yield
-    rescue ClosedError, IOError
+    rescue ClosedError, IOError, Errno::EBADF
       raise StopIteration if contract.closed?
 
       raise
