@@ -108,13 +108,13 @@ func (p *process) kill() {
 	}
 }
 
-// startRouter runs hakuban-router on addr ("127.0.0.1:0" for any port)
-// and returns its ws:// URL once it listens.
-func startRouter(t *testing.T, addr string) (*process, string) {
+// startRouter runs hakuban-router on addr ("127.0.0.1:0" for any port),
+// with more flags if given, and returns its ws:// URL once it listens.
+func startRouter(t *testing.T, addr string, flags ...string) (*process, string) {
 	t.Helper()
 	addrFile := filepath.Join(t.TempDir(), "addr")
-	cmd := exec.Command(routerBin, "--listen", addr, "--addr-file", addrFile, "--log-level", "warn",
-		"--ping-interval", "200ms", "--ping-timeout", "500ms")
+	cmd := exec.Command(routerBin, append([]string{"--listen", addr, "--addr-file", addrFile, "--log-level", "warn",
+		"--ping-interval", "200ms", "--ping-timeout", "500ms"}, flags...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -248,6 +248,32 @@ func TestRouterRestartConverges(t *testing.T) {
 	await(t, obs, "fresh readings after the restart", func(st core.ObjectState, r reading) bool {
 		return st.Synchronized && r.N >= before.N
 	})
+}
+
+// TestStatusBehindStackedRouters: an observer two router processes away
+// from the exposer process reports waiting_for_exposer once that process
+// is killed (protocol 1.1), keeps its last state unsynchronized, and is
+// active again when another exposer process takes over.
+func TestStatusBehindStackedRouters(t *testing.T) {
+	_, top := startRouter(t, "127.0.0.1:0")
+	_, leafRouter := startRouter(t, "127.0.0.1:0", "--upstream", top)
+	exposer := startExposer(t, "first", 1, top)
+	ex := client(t, "observer", leafRouter)
+	obs, err := ex.ObserveObject(core.MustObjectDescriptor("behind", core.MustTagDescriptor("e2e")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	await(t, obs, "a first reading", func(st core.ObjectState, r reading) bool { return st.Synchronized && r.By == "first" })
+	waitFor(t, "status active", func() bool { return obs.Status() == core.StatusActive })
+	exposer.kill()
+	_, last := await(t, obs, "the state to go unsynchronized", func(st core.ObjectState, r reading) bool { return !st.Synchronized })
+	waitFor(t, "status waiting_for_exposer", func() bool { return obs.Status() == core.StatusWaitingForExposer })
+	if last.By != "first" {
+		t.Fatalf("the unsynchronized state is not the last one of the killed exposer: %+v", last)
+	}
+	startExposer(t, "second", 1, top)
+	await(t, obs, "a reading from the second exposer", func(st core.ObjectState, r reading) bool { return st.Synchronized && r.By == "second" })
+	waitFor(t, "status active again", func() bool { return obs.Status() == core.StatusActive })
 }
 
 func TestFailoverToSecondUpstream(t *testing.T) {
