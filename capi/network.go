@@ -49,32 +49,6 @@ func (o *connectorObj) notify() {
 	}
 }
 
-// setCallback replaces the callback registration (nil fn removes it),
-// stopping the old one first-come; see hakuban_connector_set_callback.
-func (o *connectorObj) setCallback(fn string, cb C.hakuban_notify_fn, userData unsafe.Pointer, drop C.hakuban_drop_fn) C.int32_t {
-	var reg *callbackReg
-	if cb != nil {
-		reg = newCallbackReg(cb, userData, drop)
-	}
-	o.cbMu.Lock()
-	if o.cbClosed {
-		o.cbMu.Unlock()
-		// Dropped between lookup and here: the caller keeps user_data.
-		return errorf(core.CodeInvalidHandle, fn, "the handle was dropped")
-	}
-	old := o.cb
-	o.cb = reg
-	o.cbMu.Unlock()
-	if old != nil {
-		old.stop()
-	}
-	if reg != nil {
-		go reg.run()
-		reg.kick() // the caller reads the status once at the start
-	}
-	return rcOK
-}
-
 // stopCallback ends the registration for good. Called once, by drop,
 // after the core connector was closed.
 func (o *connectorObj) stopCallback() {
@@ -539,7 +513,8 @@ func hakuban_connector_set_callback(connector C.hakuban_connector, cb C.hakuban_
 	if rc != rcOK {
 		return rc
 	}
-	return o.setCallback(fn, cb, userData, drop)
+	// The first kick makes the callback read the status once at the start.
+	return swapCallback(fn, &o.cbMu, &o.cb, &o.cbClosed, cb, userData, drop, nil)
 }
 
 // defaultListenAddress is the address hakuban_listener_options_init sets.

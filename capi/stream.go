@@ -144,27 +144,40 @@ func newWakeFd(fn string) (r, w C.int, rc C.int32_t) {
 
 // setCallback replaces the callback registration (fn nil clears it).
 func (w *waker) setCallback(name string, fn C.hakuban_notify_fn, userData unsafe.Pointer, drop C.hakuban_drop_fn) C.int32_t {
+	return swapCallback(name, &w.mu, &w.cb, &w.closed, fn, userData, drop, func() { w.armed.Store(true) })
+}
+
+// swapCallback replaces the registration in *slot (guarded by mu; closed,
+// also under mu, says the handle was dropped) with one of fn (nil clears
+// it): locked, if set, runs under mu with the swap; the old registration
+// is stopped, the new one started and kicked once, so that anything
+// pending from before is not missed. Shared by every handle with a
+// _set_callback.
+func swapCallback(name string, mu *sync.Mutex, slot **callbackReg, closed *bool,
+	fn C.hakuban_notify_fn, userData unsafe.Pointer, drop C.hakuban_drop_fn, locked func()) C.int32_t {
 	var reg *callbackReg
 	if fn != nil {
 		reg = newCallbackReg(fn, userData, drop)
 	}
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
+	mu.Lock()
+	if *closed {
+		mu.Unlock()
 		// The handle was dropped between lookup and here: the caller keeps
 		// user_data (the registration never started).
 		return errorf(core.CodeInvalidHandle, name, "the handle was dropped")
 	}
-	old := w.cb
-	w.cb = reg
-	w.armed.Store(true)
-	w.mu.Unlock()
+	old := *slot
+	*slot = reg
+	if locked != nil {
+		locked()
+	}
+	mu.Unlock()
 	if old != nil {
 		old.stop()
 	}
 	if reg != nil {
 		go reg.run()
-		reg.kick() // anything pending from before is not missed
+		reg.kick()
 	}
 	return rcOK
 }
