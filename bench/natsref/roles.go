@@ -123,13 +123,12 @@ func roleLatPub(a Args) error {
 	defer nc.Close()
 	harness.Emit("ready", nil)
 	buf := make([]byte, a.Size) // Publish copies it into the write buffer
-	p := harness.NewPacer(a.Interval)
-	for i := 1; i <= a.N; i++ {
-		p.Wait(i)
+	err = harness.Paced(a.Interval, 1, a.N, func(i int) error {
 		harness.Stamp(buf, i)
-		if err := nc.Publish(latSubject, buf); err != nil {
-			return err
-		}
+		return nc.Publish(latSubject, buf)
+	})
+	if err != nil {
+		return err
 	}
 	if err := nc.FlushTimeout(a.Timeout); err != nil {
 		return err
@@ -284,12 +283,8 @@ func roleFanPub(a Args) error {
 	}
 	harness.Emit("warmed", nil)
 	harness.WaitCommand(a.Timeout, "go")
-	p := harness.NewPacer(a.Interval)
-	for v := 2; v <= a.N; v++ {
-		p.Wait(v - 2)
-		if err := send(v); err != nil {
-			return err
-		}
+	if err := harness.Paced(a.Interval, 2, a.N, send); err != nil {
+		return err
 	}
 	if err := nc.FlushTimeout(a.Timeout); err != nil {
 		return err

@@ -128,14 +128,13 @@ func roleLatExposer(a Args) error {
 	if err != nil {
 		return fmt.Errorf("no assignment: %w", err)
 	}
-	p := harness.NewPacer(a.Interval)
-	for i := 1; i <= a.N; i++ {
-		p.Wait(i)
+	err = harness.Paced(a.Interval, 1, a.N, func(i int) error {
 		data := make([]byte, a.Size) // Send takes ownership
 		harness.Stamp(data, 0)
-		if err := sink.Send(core.ObjectState{Version: core.Version{int64(i)}, Data: data}); err != nil {
-			return err
-		}
+		return sink.Send(core.ObjectState{Version: core.Version{int64(i)}, Data: data})
+	})
+	if err != nil {
+		return err
 	}
 	harness.Emit("done", nil)
 	return nil
@@ -445,12 +444,8 @@ func roleFanExposer(a Args) error {
 	}
 	harness.Emit("ready", nil)
 	harness.WaitCommand(a.Timeout, "go")
-	p := harness.NewPacer(a.Interval)
-	for v := 2; v <= a.N; v++ {
-		p.Wait(v - 2)
-		if err := send(v); err != nil {
-			return err
-		}
+	if err := harness.Paced(a.Interval, 2, a.N, send); err != nil {
+		return err
 	}
 	harness.Emit("done", fanDone{Sent: sent})
 	return nil

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"encoding/binary"
+	"fmt"
 	"syscall"
 	"time"
 )
@@ -66,4 +67,18 @@ func (p *Pacer) Wait(i int) {
 		_ = syscall.Nanosleep(&ts, nil)
 	}
 	p.prev = time.Now()
+}
+
+// Paced calls send(i) for i = first..last, send i due i-first+1 intervals
+// after the call (a Pacer's schedule), and stops at the first error, which
+// it returns naming i.
+func Paced(interval time.Duration, first, last int, send func(i int) error) error {
+	p := NewPacer(interval)
+	for i := first; i <= last; i++ {
+		p.Wait(i - first + 1)
+		if err := send(i); err != nil {
+			return fmt.Errorf("message %d: %w", i, err)
+		}
+	}
+	return nil
 }

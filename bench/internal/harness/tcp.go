@@ -212,12 +212,8 @@ func (t TCP) Send() error {
 		WaitCommand(t.Timeout, "go")
 		first = 2
 	}
-	p := NewPacer(t.Interval)
-	for i := first; i <= t.N; i++ {
-		p.Wait(i - first + 1)
-		if err := send(i); err != nil {
-			return fmt.Errorf("message %d: %w", i, err)
-		}
+	if err := Paced(t.Interval, first, t.N, send); err != nil {
+		return err
 	}
 	Emit("done", sent)
 	return nil
