@@ -115,6 +115,8 @@ var metricDefs = []metricDef{
 	{"latency", "lat_p99", "exposer→router→observer p99", "µs", 350, false, "nats 351 µs"},
 	{"latency", "lat_p999", "exposer→router→observer p99.9", "µs", 0, false, ""},
 	{"latency", "lat_delivered", "paced states delivered", "%", 0, false, ""},
+	{"latency", "hook_p50", "same, observer in its SetNotify hook, p50", "µs", 0, false, ""},
+	{"latency", "hook_p99", "same, observer in its SetNotify hook, p99", "µs", 0, false, ""},
 	{"absorb", "abs1_sent", "tight Send loop: exposer Send() calls/s", "/s", 0, false, ""},
 	{"absorb", "abs1_routerVersions", "  router: versions absorbed/s (latest wins)", "/s", 500000, true, "nats pub/sub 1.5 M/s"},
 	{"absorb", "abs1_router", "  router: distinct states applied/s", "/s", 0, true, ""},

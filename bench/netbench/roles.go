@@ -109,7 +109,14 @@ func roleRouter(a Args) error {
 
 // ---- latency through the router ----
 
-var latDesc = core.MustObjectDescriptor("latency")
+// latDescFor is the object of a latency run: each observer mode has its
+// own, so that a run on the same router never sees the last one's state.
+func latDescFor(a Args) core.ObjectDescriptor {
+	if a.Notify {
+		return core.MustObjectDescriptor("latency-notify")
+	}
+	return core.MustObjectDescriptor("latency")
+}
 
 func roleLatExposer(a Args) error {
 	ex, c, err := client(a.Name, a.URL, 0)
@@ -119,7 +126,7 @@ func roleLatExposer(a Args) error {
 	if err := waitConnected(c, a.Timeout); err != nil {
 		return err
 	}
-	exp, err := ex.ExposeObject(latDesc, 1)
+	exp, err := ex.ExposeObject(latDescFor(a), 1)
 	if err != nil {
 		return err
 	}
@@ -140,6 +147,11 @@ func roleLatExposer(a Args) error {
 	return nil
 }
 
+// roleLatObserver records each state's latency until version a.N. It
+// takes states with Next in a goroutine of its own, the usual way; with
+// a.Notify it takes them with TryNext in the contract's SetNotify hook,
+// which runs on the link's reader goroutine, so no goroutine is woken
+// per state.
 func roleLatObserver(a Args) error {
 	ex, c, err := client(a.Name, a.URL, 0)
 	if err != nil {
@@ -148,33 +160,88 @@ func roleLatObserver(a Args) error {
 	if err := waitConnected(c, a.Timeout); err != nil {
 		return err
 	}
-	obs, err := ex.ObserveObject(latDesc)
+	obs, err := ex.ObserveObject(latDescFor(a))
 	if err != nil {
 		return err
 	}
-	harness.Emit("ready", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout+time.Duration(a.N)*a.Interval)
-	defer cancel()
 	lats := make([]int64, 0, a.N)
-	for range a.N + 1 {
-		st, err := obs.Next(ctx)
-		if err != nil {
-			return fmt.Errorf("after %d states: %w", len(lats), err)
-		}
+	// record notes st's latency; it reports true once version a.N is in.
+	record := func(st core.ObjectState) bool {
 		now := time.Now().UnixNano()
 		if len(st.Version) == 0 {
-			continue
+			return false
 		}
 		v := int(st.Version[0])
-		if v > a.Warmup {
+		if v > a.Warmup && len(lats) < cap(lats) {
 			lats = append(lats, now-harness.StampOf(st.Data))
 		}
-		if v >= a.N {
-			break
+		return v >= a.N
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout+time.Duration(a.N)*a.Interval)
+	defer cancel()
+	var mu sync.Mutex // record's, in the hook
+	if a.Notify {
+		err = observeInHook(ctx, &mu, obs, record)
+	} else {
+		harness.Emit("ready", nil)
+		for range a.N + 1 {
+			st, err := obs.Next(ctx)
+			if err != nil {
+				return fmt.Errorf("after %d states: %w", len(lats), err)
+			}
+			if record(st) {
+				break
+			}
 		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("after %d states: %w", len(lats), err)
 	}
 	harness.Emit("result", harness.Summarize(lats, a.N-a.Warmup))
 	return nil
+}
+
+// observeInHook feeds obs's states to record from its SetNotify hook until
+// record reports done or ctx ends. Hooks may run on several goroutines
+// at once and a hook may still run after SetNotify(nil) returns, so record
+// runs under mu, which the caller takes before reading what record wrote.
+func observeInHook(ctx context.Context, mu *sync.Mutex, obs *core.ObjectObserveContract, record func(core.ObjectState) bool) error {
+	done := make(chan error, 1)
+	finish := func(err error) {
+		select {
+		case done <- err:
+		default:
+		}
+	}
+	obs.SetNotify(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for {
+			st, ok, err := obs.TryNext()
+			if err != nil {
+				finish(err)
+				return
+			}
+			if !ok {
+				return
+			}
+			if record(st) {
+				finish(nil)
+				return
+			}
+		}
+	})
+	harness.Emit("ready", nil)
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	obs.SetNotify(nil)
+	return err
 }
 
 // ---- absorption ----

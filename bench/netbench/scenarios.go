@@ -219,7 +219,6 @@ func scenarioLatency(r *run) (metrics, error) {
 	cfg := r.cfg
 	n := int(cfg.latDuration / cfg.latInterval)
 	warm := int(cfg.latWarmup / cfg.latInterval)
-	pacedFor := time.Duration(n) * cfg.latInterval
 	m := metrics{}
 
 	// The floors, paced the same way: a raw TCP hop between two
@@ -237,35 +236,58 @@ func scenarioLatency(r *run) (metrics, error) {
 	m["tcp_p50"], m["tcp_p99"] = us(tcp.P50), us(tcp.P99)
 	m["chain_p50"], m["chain_p90"], m["chain_p99"], m["chain_p999"] = us(chain.P50), us(chain.P90), us(chain.P99), us(chain.P999)
 
-	// Exposer → router → observer.
+	// Exposer → router → observer, the observer taking states with Next,
+	// then on the same router with the observer taking them in its
+	// contract's SetNotify hook (no goroutine hand-off per state).
 	rt, err := r.startRouter("127.0.0.1:0", 0, false)
 	if err != nil {
 		return nil, err
 	}
-	obs, err := r.role("observer", "lat-observer", Args{URL: rt.url, N: n, Warmup: warm})
+	lat, err := latencyThrough(r, rt, n, warm, false)
 	if err != nil {
-		return nil, err
-	}
-	if err := obs.Expect("ready", cfg.timeout, nil); err != nil {
-		return nil, err
-	}
-	exp, err := r.role("exposer", "lat-exposer", Args{URL: rt.url, N: n, Interval: cfg.latInterval, Size: 64})
-	if err != nil {
-		return nil, err
-	}
-	if err := exp.Expect("ready", cfg.timeout, nil); err != nil {
-		return nil, err
-	}
-	var lat harness.LatStats
-	if err := obs.Expect("result", pacedFor+cfg.timeout, &lat); err != nil {
-		return nil, err
-	}
-	if err := exp.Expect("done", cfg.timeout, nil); err != nil {
 		return nil, err
 	}
 	m["lat_p50"], m["lat_p90"], m["lat_p99"], m["lat_p999"] = us(lat.P50), us(lat.P90), us(lat.P99), us(lat.P999)
 	m["lat_delivered"] = 100 * float64(lat.Count) / float64(max(1, lat.Expected))
+	hook, err := latencyThrough(r, rt, n, warm, true)
+	if err != nil {
+		return nil, fmt.Errorf("observer in the SetNotify hook: %w", err)
+	}
+	m["hook_p50"], m["hook_p99"] = us(hook.P50), us(hook.P99)
 	return m, nil
+}
+
+// latencyThrough runs one paced exposer → router → observer measurement:
+// n states, the first warm left out; notify makes the observer take them
+// in its SetNotify hook.
+func latencyThrough(r *run, rt *routerProc, n, warm int, notify bool) (harness.LatStats, error) {
+	cfg := r.cfg
+	var lat harness.LatStats
+	suffix := ""
+	if notify {
+		suffix = "-hook"
+	}
+	obs, err := r.role("observer"+suffix, "lat-observer", Args{URL: rt.url, N: n, Warmup: warm, Notify: notify})
+	if err != nil {
+		return lat, err
+	}
+	if err := obs.Expect("ready", cfg.timeout, nil); err != nil {
+		return lat, err
+	}
+	exp, err := r.role("exposer"+suffix, "lat-exposer", Args{URL: rt.url, N: n, Interval: cfg.latInterval, Size: 64, Notify: notify})
+	if err != nil {
+		return lat, err
+	}
+	if err := exp.Expect("ready", cfg.timeout, nil); err != nil {
+		return lat, err
+	}
+	if err := obs.Expect("result", time.Duration(n)*cfg.latInterval+cfg.timeout, &lat); err != nil {
+		return lat, err
+	}
+	if err := exp.Expect("done", cfg.timeout, nil); err != nil {
+		return lat, err
+	}
+	return lat, nil
 }
 
 // ---- 2. absorption ----
