@@ -90,7 +90,7 @@ func fastConnector(urls ...string) ConnectorOptions {
 }
 
 // testListener starts a listener on a free loopback port for ex.
-func testListener(t *testing.T, ex *Exchange, change ...func(*ListenerOptions)) *Listener {
+func testListener(t testing.TB, ex *Exchange, change ...func(*ListenerOptions)) *Listener {
 	t.Helper()
 	o := DefaultListenerOptions()
 	o.Addr = "127.0.0.1:0"
@@ -106,7 +106,7 @@ func testListener(t *testing.T, ex *Exchange, change ...func(*ListenerOptions)) 
 	return l
 }
 
-func testConnect(t *testing.T, ex *Exchange, o ConnectorOptions) *Connector {
+func testConnect(t testing.TB, ex *Exchange, o ConnectorOptions) *Connector {
 	t.Helper()
 	c, err := ex.Connect(o)
 	if err != nil {
@@ -116,7 +116,7 @@ func testConnect(t *testing.T, ex *Exchange, o ConnectorOptions) *Connector {
 	return c
 }
 
-func netExchange(t *testing.T, name string) *Exchange {
+func netExchange(t testing.TB, name string) *Exchange {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Name = name

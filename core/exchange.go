@@ -42,6 +42,7 @@ type Exchange struct {
 	handovers      []handover
 	rebalanceDirty bool
 	hooks          []func()
+	hooksSpare     []func() // an empty array for hooks to take (addHook)
 	// fanouts counts hook batches of more than maxInlineHooks hooks
 	// running (a state fanned out to many links): while one runs, links
 	// leave their changes to the flushers (link.markDirty).
@@ -177,6 +178,28 @@ func (ex *Exchange) unlock() {
 	for _, f := range hooks {
 		f()
 	}
+	// Hand the array back for the next hooks (a fan-out's list of a
+	// thousand links would otherwise be allocated anew for each state),
+	// unless the mutex is busy or the array is large.
+	clear(hooks)
+	if cap(hooks) <= maxSpareHooks && ex.mu.TryLock() {
+		if ex.hooksSpare == nil {
+			ex.hooksSpare = hooks[:0]
+		}
+		ex.mu.Unlock()
+	}
+}
+
+// maxSpareHooks bounds the hook array an exchange keeps between unlocks.
+const maxSpareHooks = 4096
+
+// addHook queues f to run after mu is released (unlock). Called with mu
+// held.
+func (ex *Exchange) addHook(f func()) {
+	if ex.hooks == nil {
+		ex.hooks, ex.hooksSpare = ex.hooksSpare, nil
+	}
+	ex.hooks = append(ex.hooks, f)
 }
 
 // maxInlineHooks is the largest batch of hooks whose link hooks may write

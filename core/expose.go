@@ -30,7 +30,7 @@ func (s *exposeStream) assigned(k *ObjectStateSink) {
 func (s *exposeStream) revoked(k *ObjectStateSink) {
 	s.queue = removeItem(s.queue, k) // never handed out: forget it quietly
 	if k.notify != nil {
-		s.ex.hooks = append(s.ex.hooks, k.notify)
+		s.ex.addHook(k.notify)
 	}
 }
 
@@ -419,7 +419,7 @@ func (s *ObjectStateSink) SetNotify(f func()) {
 	s.ex.mu.Lock()
 	s.notify = f
 	if f != nil && s.revoked {
-		s.ex.hooks = append(s.ex.hooks, f)
+		s.ex.addHook(f)
 	}
 	s.ex.unlock()
 }

@@ -13,8 +13,11 @@ import (
 // block on a peer (link.flushShared): what a connection does not take at
 // once goes to that link's own writer.
 type flushers struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// queue[head:] are the links to flush; the array is reused from one
+	// fan-out to the next.
 	queue  []*link
+	head   int
 	queued map[*link]bool
 	wake   chan struct{} // one token: a flusher that takes it passes it on while work remains
 }
@@ -61,15 +64,22 @@ func (f *flushers) signal() {
 func (f *flushers) next() *link {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.queue) == 0 {
-		f.queue = nil
+	if f.head == len(f.queue) {
+		f.queue, f.head = f.queue[:0], 0
 		return nil
 	}
-	l := f.queue[0]
-	f.queue[0] = nil
-	f.queue = f.queue[1:]
+	l := f.queue[f.head]
+	f.queue[f.head] = nil
+	f.head++
+	if f.head > 1024 && f.head > len(f.queue)/2 {
+		// Links keep coming while the flushers work: move the rest to
+		// the front, so that the array does not grow with the backlog.
+		n := copy(f.queue, f.queue[f.head:])
+		clear(f.queue[n:])
+		f.queue, f.head = f.queue[:n], 0
+	}
 	delete(f.queued, l)
-	if len(f.queue) > 0 {
+	if f.head < len(f.queue) {
 		f.signal()
 	}
 	return l

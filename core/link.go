@@ -74,6 +74,10 @@ type link struct {
 
 	mu    sync.Mutex
 	dirty []linkItem
+	// dirtySpare is the array of the last flush's items, empty, for dirty
+	// to take next (no allocation per change). Only flushDirty touches
+	// it, with writeMu held.
+	dirtySpare []linkItem
 	// Outgoing descriptor ids (written by the writer only).
 	outObj    map[string]uint32
 	outTag    map[TagDescriptor]uint32
@@ -134,12 +138,15 @@ type linkObject struct {
 	// tag expose contract, by token (an index for sinkFor).
 	tagSinks map[uint64]*ObjectStateSink
 	// Upstream role.
-	feed     *ObjectExposeContract  // the upstream feeds us the object
-	feedSink *ObjectStateSink       // its current sink
-	feedLast *ObjectState           // newest state received, not yet relayed
-	seed     *ObjectState           // last state sent with an assignment, for its object record
-	assigned *ObjectObserveContract // the upstream assigned the object to us
-	token    uint64                 // ... with this token
+	feed     *ObjectExposeContract // the upstream feeds us the object
+	feedSink *ObjectStateSink      // its current sink
+	// feedLast is the newest state received, not yet relayed, when
+	// feedPending (held by value: one allocation less per state).
+	feedLast    ObjectState
+	feedPending bool
+	seed        *ObjectState           // last state sent with an assignment, for its object record
+	assigned    *ObjectObserveContract // the upstream assigned the object to us
+	token       uint64                 // ... with this token
 	// Both roles: what the peer is known to hold (skips echoes and lets a
 	// reconnect send nothing when nothing changed).
 	peerVersion Version
@@ -634,7 +641,7 @@ func (l *link) handleContract(m wire.Message) error {
 			func(o *linkObject) func() { return func() { l.applyFeed(o) } })
 	case *wire.ObjectGone:
 		if err := closeField(l, m.Object, func(o *linkObject) **ObjectExposeContract {
-			o.feedSink, o.feedLast = nil, nil
+			o.feedSink, o.feedLast, o.feedPending = nil, ObjectState{}, false
 			return &o.feed
 		}); err != nil {
 			return err
@@ -1125,7 +1132,7 @@ func (l *link) receiveState(m *wire.State) error {
 		return err
 	}
 	l.mu.Lock()
-	o.peerVersion, o.peerSync, o.peerData = m.Version, m.Synchronized, st.Data
+	o.peerVersion, o.peerSync, o.peerData = st.Version, m.Synchronized, st.Data
 	var sink *ObjectStateSink
 	if l.role == roleDownstream {
 		sink = l.sinkFor(o, m.Token)
@@ -1197,9 +1204,10 @@ func (l *link) apply(id uint32, o *linkObject, sink *ObjectStateSink, st ObjectS
 	l.mu.Lock()
 	fed := o.feed != nil
 	if fed {
-		o.feedLast = &st
+		o.feedLast, o.feedPending = st, true
 	} else {
-		o.seed = &st
+		seed := st // only this copy escapes, not st on every call
+		o.seed = &seed
 	}
 	l.mu.Unlock()
 	if fed {
@@ -1214,8 +1222,10 @@ func (l *link) apply(id uint32, o *linkObject, sink *ObjectStateSink, st ObjectS
 // within the link's limits. A delta's base is the data both sides last
 // shared on this link (base, at baseVersion), or the exchange's current
 // state when that is the base version (after a Have).
+// m is the decoder's (wire.Decoder): the state gets copies of its version
+// and format.
 func (l *link) decodeState(d ObjectDescriptor, m *wire.State, base []byte, baseVersion Version) (ObjectState, error) {
-	st := ObjectState{Version: Version(m.Version), Format: m.Format, Synchronized: m.Synchronized}
+	st := ObjectState{Version: Version(slices.Clone(m.Version)), Format: slices.Clone(m.Format), Synchronized: m.Synchronized}
 	if !m.Synchronized {
 		st.LastSynchronized = time.Now().Add(-m.Age)
 	}
@@ -1279,19 +1289,19 @@ func (l *link) applyFeed(o *linkObject) {
 		l.mu.Unlock()
 	}
 	l.mu.Lock()
-	sink, st := o.feedSink, o.feedLast
+	sink, st, have := o.feedSink, o.feedLast, o.feedPending
 	if sink != nil {
-		o.feedLast = nil
+		o.feedLast, o.feedPending = ObjectState{}, false
 	}
 	l.mu.Unlock()
-	if sink == nil || st == nil {
+	if sink == nil || !have {
 		return
 	}
-	if err := sink.relay(*st); errors.Is(err, ErrRevoked) {
+	if err := sink.relay(st); errors.Is(err, ErrRevoked) {
 		// Keep it for the next sink, unless a newer state arrived meanwhile.
 		l.mu.Lock()
-		if o.feedLast == nil {
-			o.feedLast = st
+		if !o.feedPending {
+			o.feedLast, o.feedPending = st, true
 		}
 		l.mu.Unlock()
 	}
@@ -1309,6 +1319,9 @@ type frameWriter struct {
 	hold bool
 	// held are complete frames waiting for the writer goroutine, in order.
 	held [][]byte
+	// state is the State message being sent: add encodes a message at
+	// once, so one per writer saves an allocation per state and link.
+	state wire.State
 }
 
 func (w *frameWriter) add(m wire.Message) error {
@@ -1401,7 +1414,8 @@ func (l *link) flushDirty(inline bool) (left bool, err error) {
 	w.hold = inline
 	l.mu.Lock()
 	items := l.dirty
-	l.dirty = nil
+	all := items                              // to clear and keep for the next flush
+	l.dirty, l.dirtySpare = l.dirtySpare, nil // markDirty appends to the spare array
 	if inline {
 		// Only objects are flushed inline: what one object sends is
 		// bounded (a state, its assignment changes). A tag item or the
@@ -1417,7 +1431,8 @@ func (l *link) flushDirty(inline bool) (left bool, err error) {
 				later = append(later, it)
 			}
 		}
-		items, l.dirty = items[:n], later
+		items = items[:n]
+		l.dirty = append(l.dirty, later...)
 		left = len(later) > 0
 	}
 	for _, it := range items {
@@ -1441,8 +1456,16 @@ func (l *link) flushDirty(inline bool) (left bool, err error) {
 		l.writeErr = err
 		return false, err
 	}
+	if cap(all) <= maxSpareItems {
+		clear(all)
+		l.dirtySpare = all[:0]
+	}
 	return left || len(w.held) > 0, nil
 }
+
+// maxSpareItems bounds the dirty array a link keeps between flushes: a
+// larger one (a resync) is left to the garbage collector.
+const maxSpareItems = 256
 
 // queuedFlag returns the flag that says it is in the dirty list, nil for
 // items that may be there more than once (they flush whatever is pending).
@@ -1539,9 +1562,12 @@ func (l *link) sendStateAnnounced(w *frameWriter, o *linkObject, st ObjectState,
 	if same {
 		return w.add(&wire.Sync{Object: id, Version: st.Version, Synchronized: st.Synchronized, Age: age, Token: token})
 	}
-	m := &wire.State{Object: id, Version: st.Version, Format: st.Format, Synchronized: st.Synchronized, Age: age, Token: token, Data: st.Data}
+	m := &w.state
+	*m = wire.State{Object: id, Version: st.Version, Format: st.Format, Synchronized: st.Synchronized, Age: age, Token: token, Data: st.Data}
 	l.encodePayload(m, o.desc, st, base, baseVersion)
-	return w.add(m)
+	err = w.add(m)
+	*m = wire.State{} // keeps no state's data alive
+	return err
 }
 
 // sendExposer tells a peer that was sent ObjectLive for o whether the

@@ -34,7 +34,7 @@ func (w *waitable) signal(ex *Exchange) {
 		}
 	}
 	if w.notify != nil {
-		ex.hooks = append(ex.hooks, w.notify)
+		ex.addHook(w.notify)
 	}
 }
 
@@ -145,7 +145,7 @@ func setNotify(ex *Exchange, w *waitable, f func(), pending func() bool) {
 	ex.mu.Lock()
 	w.notify = f
 	if f != nil && (w.closed || pending()) {
-		ex.hooks = append(ex.hooks, f)
+		ex.addHook(f)
 	}
 	ex.unlock()
 }

@@ -18,11 +18,20 @@ import (
 // format and tag lists, and only after the bytes behind every length and
 // count were seen: memory stays under 32 bytes per frame byte even for the
 // worst frames (many empty States: 28). Byte-slice fields alias the frame.
+//
+// A *State is the hot message (one per state delivered), so Next returns
+// the Decoder's own: it, with its Version and Format, is valid until the
+// next call of Next or Reset, like the byte slices that alias the frame.
+// A receiver keeps copies of what it needs. Decode returns messages of
+// their own.
 type Decoder struct {
 	limits Limits
 	frame  []byte
 	off    int // of the next message in frame
 	err    error
+	// state is the State Next returns; nil makes Next allocate each one
+	// (Decode, which returns them all).
+	state *stateBox
 }
 
 // NewDecoder returns a Decoder enforcing limits (zero fields take their
@@ -31,7 +40,7 @@ func NewDecoder(limits Limits) (*Decoder, error) {
 	if err := limits.Validate(); err != nil {
 		return nil, err
 	}
-	return &Decoder{limits: limits.WithDefaults()}, nil
+	return &Decoder{limits: limits.WithDefaults(), state: &stateBox{}}, nil
 }
 
 // Reset starts decoding frame. It fails when the frame is empty or larger
@@ -78,7 +87,7 @@ func (d *Decoder) Next() (Message, error) {
 			d.err = atOffset(fmt.Errorf("%w: %v after the handshake", ErrUnexpectedMessage, t), start)
 			break
 		}
-		m, err := decodeBody(t, body, &d.limits)
+		m, err := decodeBody(t, body, &d.limits, d.state)
 		if err != nil {
 			d.err = atOffset(err, start)
 			break
@@ -97,6 +106,7 @@ func Decode(frame []byte, limits Limits) ([]Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.state = nil // every message its own
 	if err := d.Reset(frame); err != nil {
 		return nil, err
 	}
@@ -148,7 +158,9 @@ func atOffset(err error, off int) error {
 
 // decodeBody decodes the body of a message of type t. Bytes after the known
 // fields are ignored: later minor versions may append fields.
-func decodeBody(t Type, body []byte, l *Limits) (Message, error) {
+// decodeBody decodes one message's body. A State goes into box, cleared
+// first, or a new one when box is nil.
+func decodeBody(t Type, body []byte, l *Limits, box *stateBox) (Message, error) {
 	c := cursor{b: body, msg: t}
 	var m Message
 	switch t {
@@ -210,7 +222,7 @@ func decodeBody(t Type, body []byte, l *Limits) (Message, error) {
 	case TypeRevoke:
 		m = &Revoke{Object: c.u32("object"), Token: c.positive("token")}
 	case TypeState:
-		m = c.state(l)
+		m = c.state(l, box)
 	case TypeSync:
 		m = c.sync(l)
 	case TypeError:
@@ -484,8 +496,12 @@ type stateBox struct {
 	format  [1]string
 }
 
-func (c *cursor) state(l *Limits) *State {
-	box := &stateBox{}
+func (c *cursor) state(l *Limits, box *stateBox) *State {
+	if box == nil {
+		box = &stateBox{}
+	} else {
+		*box = stateBox{}
+	}
 	m := &box.State
 	m.Object = c.u32("object")
 	flags := c.byte("flags")
@@ -578,7 +594,7 @@ func decodeHandshake(frame []byte, want Type) (Message, error) {
 	}
 	// The handshake messages have no field bounded by Limits.
 	l := DefaultLimits()
-	return decodeBody(t, body, &l)
+	return decodeBody(t, body, &l, nil)
 }
 
 // Check reports whether m respects limits (the peer's announced limits, or
