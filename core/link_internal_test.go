@@ -1004,3 +1004,54 @@ func readUntilVersion(ctx context.Context, tr transport, want int64) int64 {
 	}
 	return last
 }
+
+// TestLinkRemembersWhatThePeerHoldsPerObject: what a link remembers the
+// peer holds is, per object, the version the peer sent for that object,
+// whatever states follow for other objects. After failover the leaf gets
+// A@10 as the state to continue from, then B@11 for an object it observes;
+// the leaf's A@11 must then reach the upstream as a state (a delta from
+// A@10). Were A's version taken from the next state received (the decoder
+// reuses its State), the leaf would take the upstream to hold A@11 already
+// and send only a Sync, and A@11 would never arrive.
+func TestLinkRemembersWhatThePeerHoldsPerObject(t *testing.T) {
+	up := newTestExchange(t, "up")
+	down := newTestExchange(t, "down")
+	testLinkFeatures(t, up, down, wire.AllFeatures)
+	a, b := MustObjectDescriptor("a"), MustObjectDescriptor("b")
+	upA, _ := up.ExposeObject(a, 1)
+	upB, _ := up.ExposeObject(b, 1)
+	observeUp, _ := up.ObserveObject(a)
+	obsB, _ := down.ObserveObject(b)
+	doc1 := jsonDocument(20_000, func(int) bool { return false }, 1)
+	if err := nextSink(t, upA).Send(ObjectState{Version: Version{10}, Data: doc1}); err != nil {
+		t.Fatal(err)
+	}
+	nextStateWhere(t, observeUp, func(s ObjectState) bool { return s.Version.Compare(Version{10}) == 0 })
+
+	// Fail A over to the leaf, which gets A@10 to continue from.
+	downA, _ := down.ExposeObject(a, 1)
+	upA.Close()
+	sink := nextSink(t, downA)
+	waitFor(t, func() bool {
+		cur, ok := sink.Current()
+		return ok && cur.Version.Compare(Version{10}) == 0
+	})
+	// Then a state of another object.
+	if err := nextSink(t, upB).Send(ObjectState{Version: Version{11}, Data: []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	nextStateWhere(t, obsB, func(s ObjectState) bool { return s.Version.Compare(Version{11}) == 0 })
+
+	doc2 := jsonDocument(20_000, func(i int) bool { return i%500 == 0 }, 2)
+	before := down.linkBytesOut()
+	if err := sink.Send(ObjectState{Version: Version{11}, Data: doc2}); err != nil {
+		t.Fatal(err)
+	}
+	st := nextStateWhere(t, observeUp, func(s ObjectState) bool { return s.Version.Compare(Version{11}) >= 0 })
+	if string(st.Data) != string(doc2) {
+		t.Fatal("A@11 arrived corrupted")
+	}
+	if sent := down.linkBytesOut() - before; sent >= uint64(len(doc2))/10 {
+		t.Errorf("A@11 took %d bytes for a %d-byte document: not sent as a delta from A@10", sent, len(doc2))
+	}
+}
