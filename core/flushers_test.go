@@ -1,6 +1,9 @@
 package core
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // TestFlushersQueue: every link queued is handed out once, in order, while
 // links keep being queued during the draining (a fan-out that outruns the
@@ -34,7 +37,7 @@ func TestFlushersQueue(t *testing.T) {
 	}
 	for i, l := range got {
 		if l != links[i] {
-			t.Fatalf("link %d handed out at position %d", indexOf(links, l), i)
+			t.Fatalf("link %d handed out at position %d", slices.Index(links, l), i)
 		}
 	}
 	if l := f.next(); l != nil {
@@ -46,13 +49,4 @@ func TestFlushersQueue(t *testing.T) {
 	if cap(f.queue) > 4096 {
 		t.Errorf("queue array of %d for a backlog of at most %d", cap(f.queue), len(links))
 	}
-}
-
-func indexOf(ls []*link, l *link) int {
-	for i := range ls {
-		if ls[i] == l {
-			return i
-		}
-	}
-	return -1
 }

@@ -157,9 +157,8 @@ func atOffset(err error, off int) error {
 }
 
 // decodeBody decodes the body of a message of type t. Bytes after the known
-// fields are ignored: later minor versions may append fields.
-// decodeBody decodes one message's body. A State goes into box, cleared
-// first, or a new one when box is nil.
+// fields are ignored: later minor versions may append fields. A State goes
+// into box, cleared first, or into a new one when box is nil.
 func decodeBody(t Type, body []byte, l *Limits, box *stateBox) (Message, error) {
 	c := cursor{b: body, msg: t}
 	var m Message
