@@ -85,6 +85,7 @@ var metricDefs = []metricDef{
 	{"fanout", "fanfloor_p50", "raw TCP fan-out, last of N receivers p50 (floor)", "ms"},
 	{"fanout", "fanfloor_p99", "raw TCP fan-out, last of N receivers p99 (floor)", "ms"},
 	{"fanout", "fanfloor_max", "raw TCP fan-out, last of N receivers max (floor)", "ms"},
+	{"fanout", "fanfloor_delivered", "raw TCP fan-out: (receiver, message) pairs delivered (floor)", "%"},
 	{"fanout", "fan_first_p50", "send → first of N subscribers, p50", "ms"},
 	{"fanout", "fan_first_p99", "send → first of N subscribers, p99", "ms"},
 	{"fanout", "fan_p50", "send → last of N subscribers, p50", "ms"},

@@ -167,17 +167,6 @@ func roleLatSub(a Args) error {
 
 // ---- fan-out ----
 
-// fanResult: for each message (index), the time (UnixNano) at which the
-// first and the last of this process's connections had it (or a later
-// one, as bench/netbench counts with latest wins: harness.Held; NATS
-// delivers every message, so this matters only when one is lost).
-// Delivered counts the (connection, message) pairs received, of
-// Expected, messages 2.. only.
-type fanResult struct {
-	harness.FanReport
-	Delivered, Expected int
-}
-
 // roleFanSub opens a.N connections, each subscribed to the fan-out
 // subject, reports "subscribed", then "ready" once every connection got
 // message 1 (the warm-up), and the result once each has a.Messages.
@@ -240,16 +229,13 @@ func roleFanSub(a Args) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	var res fanResult
+	// For each message, when the first and the last of this process's
+	// connections had it (or a later one, as bench/netbench counts with
+	// latest wins; NATS delivers every message, so this matters only
+	// when one is lost), and how many (connection, message) pairs arrived.
+	var res harness.FanReport
 	res.First, res.Last, res.Missing = harness.Held(recv, last)
-	for k := range a.N {
-		for v := 2; v <= last; v++ {
-			res.Expected++
-			if recv[k][v] != 0 {
-				res.Delivered++
-			}
-		}
-	}
+	res.Delivered, res.Expected = harness.Delivered(recv, last)
 	harness.Emit("result", res)
 	return nil
 }

@@ -82,7 +82,7 @@ func scenarioFanout(r *run) (metrics, error) {
 	cfg := r.cfg
 	messages := 1 + int(cfg.fanDuration/cfg.fanInterval) // message 1 is the warm-up
 	// The floor: the same fan-out with raw TCP and a relay process.
-	ff, fl, err := harness.FanFloor(r.floor, harness.TCP{
+	ff, fl, floorDelivered, err := harness.FanFloor(r.floor, harness.TCP{
 		N: messages, Size: 64, Interval: cfg.fanInterval, Conns: cfg.fanSubscribers, Timeout: cfg.timeout,
 	}, cfg.fanProcs)
 	if err != nil {
@@ -130,24 +130,23 @@ func scenarioFanout(r *run) (metrics, error) {
 		return nil, err
 	}
 	fan := harness.NewFanOut(messages)
-	delivered, expected := 0, 0
 	for _, s := range subs {
-		var res fanResult
+		var res harness.FanReport
 		if err := s.Expect("result", cfg.timeout, &res); err != nil {
 			return nil, err
 		}
 		if res.Missing > 0 {
 			return nil, fmt.Errorf("%s: %d (connection, message) pairs never reached", s.Name, res.Missing)
 		}
-		delivered, expected = delivered+res.Delivered, expected+res.Expected
-		fan.Add(res.First, res.Last)
+		fan.Add(res)
 	}
 	f, l := fan.Latencies(done.Sent)
 	return metrics{
 		"fanfloor_first_p50": ms(ff.P50), "fanfloor_p50": ms(fl.P50), "fanfloor_p99": ms(fl.P99), "fanfloor_max": ms(fl.Max),
-		"fan_p50": ms(l.P50), "fan_p99": ms(l.P99), "fan_max": ms(l.Max),
+		"fanfloor_delivered": floorDelivered,
+		"fan_p50":            ms(l.P50), "fan_p99": ms(l.P99), "fan_max": ms(l.Max),
 		"fan_first_p50": ms(f.P50), "fan_first_p99": ms(f.P99),
-		"fan_delivered": 100 * float64(delivered) / float64(max(1, expected)),
+		"fan_delivered": fan.DeliveredPct(),
 	}, nil
 }
 

@@ -473,6 +473,7 @@ func roleFanObserver(a Args) error {
 	// time of any version ≥ v (a version may be skipped: latest wins).
 	var res harness.FanReport
 	res.First, res.Last, res.Missing = harness.Held(recv, last)
+	res.Delivered, res.Expected = harness.Delivered(recv, last)
 	harness.Emit("result", res)
 	return nil
 }

@@ -419,13 +419,16 @@ func scenarioFanout(r *run) (metrics, error) {
 	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
 	// The floor: the same fan-out with raw TCP and a relay process
 	// (latest wins).
-	ff, fl, err := harness.FanFloor(r.floor, harness.TCP{
+	ff, fl, floorDelivered, err := harness.FanFloor(r.floor, harness.TCP{
 		N: versions, Size: 64, Interval: cfg.fanInterval, Conns: cfg.fanObservers, Timeout: cfg.timeout,
 	}, cfg.fanProcs)
 	if err != nil {
 		return nil, fmt.Errorf("raw TCP fan-out: %w", err)
 	}
-	m := metrics{"fanfloor_first_p50": ms(ff.P50), "fanfloor_p50": ms(fl.P50), "fanfloor_p99": ms(fl.P99), "fanfloor_max": ms(fl.Max)}
+	m := metrics{
+		"fanfloor_first_p50": ms(ff.P50), "fanfloor_p50": ms(fl.P50), "fanfloor_p99": ms(fl.P99), "fanfloor_max": ms(fl.Max),
+		"fanfloor_delivered": floorDelivered,
+	}
 
 	rt, err := r.startRouter("127.0.0.1:0", 0, false)
 	if err != nil {
@@ -467,9 +470,10 @@ func scenarioFanout(r *run) (metrics, error) {
 		if res.Missing > 0 {
 			return nil, fmt.Errorf("%s: %d (exchange, version) pairs never reached", o.Name, res.Missing)
 		}
-		fan.Add(res.First, res.Last)
+		fan.Add(res)
 	}
 	f, l := fan.Latencies(done.Sent)
+	m["fan_delivered"] = fan.DeliveredPct()
 	m["fan_p50"], m["fan_p99"], m["fan_max"] = ms(l.P50), ms(l.P99), ms(l.Max)
 	m["fan_first_p50"], m["fan_first_p99"] = ms(f.P50), ms(f.P99)
 	return m, nil

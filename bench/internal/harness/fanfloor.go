@@ -27,9 +27,9 @@ import (
 // time from the send until the first and until the last receiver had it
 // (FanOut, message 1 left out), and stops its processes before it
 // returns.
-func FanFloor(start Starter, t TCP, procs int) (first, last LatStats, err error) {
+func FanFloor(start Starter, t TCP, procs int) (first, last LatStats, delivered float64, err error) {
 	if procs < 1 || t.Conns < procs {
-		return first, last, fmt.Errorf("fan-out floor: %d connections in %d processes", t.Conns, procs)
+		return first, last, 0, fmt.Errorf("fan-out floor: %d connections in %d processes", t.Conns, procs)
 	}
 	f := &floorRun{start: start, prefix: "fanfloor"}
 	defer f.stop()
@@ -39,59 +39,59 @@ func FanFloor(start Starter, t TCP, procs int) (first, last LatStats, err error)
 	relayArgs.Conns = perProc * procs
 	relay, err := f.run("relay", RoleFanRelay, relayArgs)
 	if err != nil {
-		return first, last, err
+		return first, last, 0, err
 	}
 	if err := relay.Expect("ready", t.Timeout, &part.Addr); err != nil {
-		return first, last, err
+		return first, last, 0, err
 	}
 	recvs := make([]*Child, procs)
 	recvArgs := part
 	recvArgs.Conns = perProc
 	for k := range procs {
 		if recvs[k], err = f.run(fmt.Sprintf("recv%d", k), RoleFanRecv, recvArgs); err != nil {
-			return first, last, err
+			return first, last, 0, err
 		}
 	}
 	if err := ExpectAll(recvs, "connected", t.Timeout); err != nil {
-		return first, last, err
+		return first, last, 0, err
 	}
 	// Every receiver connection is accepted before the source connects:
 	// the relay tells the source by its order.
 	if err := relay.Expect("accepted", t.Timeout, nil); err != nil {
-		return first, last, err
+		return first, last, 0, err
 	}
 	srcArgs := part
 	srcArgs.Warm = true
 	src, err := f.run("send", RoleTCPSend, srcArgs)
 	if err != nil {
-		return first, last, err
+		return first, last, 0, err
 	}
 	if err := src.Expect("ready", t.Timeout, nil); err != nil {
-		return first, last, err
+		return first, last, 0, err
 	}
 	if err := ExpectAll(recvs, "ready", t.Timeout); err != nil {
-		return first, last, err
+		return first, last, 0, err
 	}
 	if err := src.Send("go"); err != nil {
-		return first, last, err
+		return first, last, 0, err
 	}
 	var sent []int64
 	if err := src.Expect("done", time.Duration(t.N)*t.Interval+t.Timeout, &sent); err != nil {
-		return first, last, err
+		return first, last, 0, err
 	}
 	fan := NewFanOut(t.N)
 	for _, c := range recvs {
 		var res FanReport
 		if err := c.Expect("result", t.Timeout, &res); err != nil {
-			return first, last, err
+			return first, last, 0, err
 		}
 		if res.Missing > 0 {
-			return first, last, fmt.Errorf("%s: %d (connection, message) pairs never reached", c.Name, res.Missing)
+			return first, last, 0, fmt.Errorf("%s: %d (connection, message) pairs never reached", c.Name, res.Missing)
 		}
-		fan.Add(res.First, res.Last)
+		fan.Add(res)
 	}
 	first, last = fan.Latencies(sent)
-	return first, last, nil
+	return first, last, fan.DeliveredPct(), nil
 }
 
 // fanDeadline bounds a fan-out floor connection's reads and writes: the
@@ -204,10 +204,13 @@ func (t TCP) FanRelay() error {
 }
 
 // FanReport is what a fan-out receiver process reports (event "result"):
-// per message, when the first and the last of its connections had it.
+// per message, when the first and the last of its connections had it;
+// and of the (connection, message) pairs of messages 2.. (Expected), how
+// many arrived (Delivered): with latest wins, the rest were skipped.
 type FanReport struct {
-	First, Last []int64
-	Missing     int
+	First, Last         []int64
+	Missing             int
+	Delivered, Expected int
 }
 
 // FanRecv opens t.Conns connections to Addr (event "connected"), reads
@@ -275,6 +278,7 @@ func (t TCP) FanRecv() error {
 	}
 	var res FanReport
 	res.First, res.Last, res.Missing = Held(recv, t.N)
+	res.Delivered, res.Expected = Delivered(recv, t.N)
 	Emit("result", res)
 	return nil
 }

@@ -16,7 +16,8 @@ func ExpectAll(cs []*Child, ev string, timeout time.Duration) error {
 // the last receiver had it (Unix ns; processes report their receivers'
 // earliest and latest).
 type FanOut struct {
-	first, last []int64
+	first, last         []int64
+	delivered, expected int
 }
 
 // NewFanOut gathers n messages.
@@ -24,14 +25,38 @@ func NewFanOut(n int) *FanOut {
 	return &FanOut{first: make([]int64, n+1), last: make([]int64, n+1)}
 }
 
-// Add takes one process's earliest and latest receipt of each message.
-func (f *FanOut) Add(first, last []int64) {
-	for v := range min(len(last), len(f.last)) {
-		f.last[v] = max(f.last[v], last[v])
-		if f.first[v] == 0 || first[v] < f.first[v] {
-			f.first[v] = first[v]
+// Add takes one process's report: its earliest and latest receipt of
+// each message, and its delivery counts.
+func (f *FanOut) Add(r FanReport) {
+	for v := range min(len(r.Last), len(f.last)) {
+		f.last[v] = max(f.last[v], r.Last[v])
+		if f.first[v] == 0 || r.First[v] < f.first[v] {
+			f.first[v] = r.First[v]
 		}
 	}
+	f.delivered += r.Delivered
+	f.expected += r.Expected
+}
+
+// DeliveredPct is the share of (receiver, message) pairs of messages 2..
+// that arrived, in percent: below 100 the system skipped messages (latest
+// wins) because it fell behind.
+func (f *FanOut) DeliveredPct() float64 {
+	return 100 * float64(f.delivered) / float64(max(1, f.expected))
+}
+
+// Delivered counts, of the (connection, message) pairs of messages 2..n in
+// recv[connection][message] (0 for never), those that arrived and all.
+func Delivered(recv [][]int64, n int) (delivered, expected int) {
+	for _, r := range recv {
+		for v := 2; v <= n; v++ {
+			expected++
+			if v < len(r) && r[v] != 0 {
+				delivered++
+			}
+		}
+	}
+	return delivered, expected
 }
 
 // Latencies summarizes, from each message's send time, the time until the

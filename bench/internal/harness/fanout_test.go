@@ -29,3 +29,22 @@ func TestHeld(t *testing.T) {
 		t.Errorf("short: missing = %d, want 2", missing)
 	}
 }
+
+func TestDelivered(t *testing.T) {
+	// Messages 2 and 3 count (1 is the warm-up): connection 0 got both,
+	// connection 1 skipped 2, connection 2 has no slot for 3.
+	recv := [][]int64{
+		{0, 10, 20, 30},
+		{0, 12, 0, 25},
+		{0, 11, 21},
+	}
+	if d, e := Delivered(recv, 3); d != 4 || e != 6 {
+		t.Errorf("Delivered = %d of %d, want 4 of 6", d, e)
+	}
+	f := NewFanOut(3)
+	f.Add(FanReport{First: make([]int64, 4), Last: make([]int64, 4), Delivered: 4, Expected: 6})
+	f.Add(FanReport{First: make([]int64, 4), Last: make([]int64, 4), Delivered: 2, Expected: 2})
+	if got := f.DeliveredPct(); got != 75 {
+		t.Errorf("DeliveredPct = %v, want 75", got)
+	}
+}
