@@ -16,10 +16,9 @@ type flushers struct {
 	mu sync.Mutex
 	// queue[head:] are the links to flush; the array is reused from one
 	// fan-out to the next.
-	queue  []*link
-	head   int
-	queued map[*link]bool
-	wake   chan struct{} // one token: a flusher that takes it passes it on while work remains
+	queue []*link
+	head  int
+	wake  chan struct{} // one token: a flusher that takes it passes it on while work remains
 }
 
 // flusherCount is how many flushers an exchange runs: enough to use every
@@ -31,7 +30,6 @@ func flusherCount() int {
 // startFlushers starts the exchange's flushers; they end when ex.done is
 // closed.
 func (ex *Exchange) startFlushers() {
-	ex.flushers.queued = map[*link]bool{}
 	ex.flushers.wake = make(chan struct{}, 1)
 	for range flusherCount() {
 		ex.wg.Add(1)
@@ -42,11 +40,11 @@ func (ex *Exchange) startFlushers() {
 // add queues l for a flusher, once until it is flushed.
 func (f *flushers) add(l *link) {
 	f.mu.Lock()
-	if f.queued[l] {
+	if l.flushQueued {
 		f.mu.Unlock()
 		return
 	}
-	f.queued[l] = true
+	l.flushQueued = true
 	f.queue = append(f.queue, l)
 	f.mu.Unlock()
 	f.signal()
@@ -78,7 +76,7 @@ func (f *flushers) next() *link {
 		clear(f.queue[n:])
 		f.queue, f.head = f.queue[:n], 0
 	}
-	delete(f.queued, l)
+	l.flushQueued = false
 	if f.head < len(f.queue) {
 		f.signal()
 	}

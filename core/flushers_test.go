@@ -10,7 +10,7 @@ import (
 // flushers, which compacts the queue), and a link queued twice before it
 // is flushed is handed out once.
 func TestFlushersQueue(t *testing.T) {
-	f := &flushers{queued: map[*link]bool{}, wake: make(chan struct{}, 1)}
+	f := &flushers{wake: make(chan struct{}, 1)}
 	links := make([]*link, 5000)
 	for i := range links {
 		links[i] = &link{}
@@ -43,8 +43,13 @@ func TestFlushersQueue(t *testing.T) {
 	if l := f.next(); l != nil {
 		t.Fatal("a link handed out twice")
 	}
-	if len(f.queue) != 0 || f.head != 0 || len(f.queued) != 0 {
-		t.Fatalf("drained queue holds %d entries from %d, %d marked", len(f.queue), f.head, len(f.queued))
+	if len(f.queue) != 0 || f.head != 0 {
+		t.Fatalf("drained queue holds %d entries from %d", len(f.queue), f.head)
+	}
+	for i, l := range links {
+		if l.flushQueued {
+			t.Fatalf("link %d still marked queued", i)
+		}
 	}
 	if cap(f.queue) > 4096 {
 		t.Errorf("queue array of %d for a backlog of at most %d", cap(f.queue), len(links))

@@ -55,11 +55,14 @@ type linkPeer struct {
 // and snapshots take mu while holding the exchange's lock (order: ex.mu,
 // then l.mu).
 type link struct {
-	ex     *Exchange
-	t      transport
-	role   linkRole
-	peer   linkPeer
-	limits wire.Limits
+	ex *Exchange
+	t  transport
+	// flushQueued: the link is in its exchange's flushers' queue (guarded
+	// by the flushers' mu).
+	flushQueued bool
+	role        linkRole
+	peer        linkPeer
+	limits      wire.Limits
 
 	wake chan struct{}
 
@@ -83,7 +86,7 @@ type link struct {
 	outTag    map[TagDescriptor]uint32
 	nextOutID uint32
 	// Incoming descriptor ids (reader only).
-	inObj map[uint32]ObjectDescriptor
+	inObj map[uint32]*inObject
 	inTag map[uint32]TagDescriptor
 	// Per-object and per-tag state of the link (guarded by mu).
 	objects map[string]*linkObject
@@ -159,6 +162,10 @@ type linkObject struct {
 	// since ObjectLive. Like liveSent, only touched by flushes (writeMu).
 	unexposedSent bool
 	queued        bool // in l.dirty
+	// outID is the id this side declared for the object on the link, 0
+	// until then (flushes only, like liveSent): saves the lookup by
+	// descriptor in l.outObj for every state sent.
+	outID uint32
 	// ref is the peer's id of the object in its last ObjectObserve or
 	// ObjectExpose (downstream role), for Errors about them.
 	ref uint32
@@ -227,7 +234,7 @@ func (ex *Exchange) runLink(parent context.Context, t transport, role linkRole, 
 		wake:    make(chan struct{}, 1),
 		outObj:  map[string]uint32{},
 		outTag:  map[TagDescriptor]uint32{},
-		inObj:   map[uint32]ObjectDescriptor{},
+		inObj:   map[uint32]*inObject{},
 		inTag:   map[uint32]TagDescriptor{},
 		objects: map[string]*linkObject{},
 		sentObj: map[string]objectDecl{},
@@ -524,7 +531,7 @@ func (l *link) handle(m wire.Message) error {
 		if _, ok := l.inObj[m.ID]; !ok && len(l.inObj) >= l.limits.MaxObjects {
 			return fmt.Errorf("core: link: peer declared more than %d objects: %w", l.limits.MaxObjects, wire.ErrTooLarge)
 		}
-		l.inObj[m.ID] = d
+		l.inObj[m.ID] = &inObject{desc: d}
 	case *wire.ForgetObject:
 		delete(l.inObj, m.ID)
 	case *wire.ObjectObserve, *wire.ObjectUnobserve, *wire.ObjectExpose, *wire.ObjectUnexpose,
@@ -539,11 +546,19 @@ func (l *link) handle(m wire.Message) error {
 }
 
 func (l *link) objectRef(id uint32) (ObjectDescriptor, error) {
-	d, ok := l.inObj[id]
+	ref, ok := l.inObj[id]
 	if !ok {
-		return d, protocolError("undeclared object %d", id)
+		return ObjectDescriptor{}, protocolError("undeclared object %d", id)
 	}
-	return d, nil
+	return ref.desc, nil
+}
+
+// inObject is what one of the peer's object ids names (reader only).
+type inObject struct {
+	desc ObjectDescriptor
+	// obj is the link's record of the object, once a state came for it:
+	// saves looking it up by descriptor for every state.
+	obj *linkObject
 }
 
 func (l *link) tagRef(id uint32) (TagDescriptor, error) {
@@ -1048,8 +1063,8 @@ func (l *link) receiveExposer(id uint32, unexposed bool) error {
 // object with id, so it accepts our declaration of kind on it now (after a
 // refusal further up that a reconnect there lifted). Upstream role.
 func (l *link) liftRefusal(kind wire.ContractKind, id uint32) {
-	if d, ok := l.inObj[id]; ok {
-		l.ex.liftRefusal(declKey{kind: kind, obj: d.Key()})
+	if ref, ok := l.inObj[id]; ok {
+		l.ex.liftRefusal(declKey{kind: kind, obj: ref.desc.Key()})
 	}
 }
 
@@ -1119,12 +1134,17 @@ func (l *link) tagItems() []*tagItem {
 // downstream, through the assignment its token names (fenced otherwise);
 // from the upstream, through the feed's sink.
 func (l *link) receiveState(m *wire.State) error {
-	d, err := l.objectRef(m.Object)
-	if err != nil {
-		return err
+	ref, ok := l.inObj[m.Object]
+	if !ok {
+		return protocolError("undeclared object %d", m.Object)
 	}
+	d := ref.desc
 	l.mu.Lock()
-	o := l.object(d)
+	o := ref.obj
+	if o == nil {
+		o = l.object(d)
+		ref.obj = o
+	}
 	base, baseVersion := o.peerData, o.peerVersion
 	l.mu.Unlock()
 	st, err := l.decodeState(d, m, base, baseVersion)
@@ -1211,7 +1231,7 @@ func (l *link) apply(id uint32, o *linkObject, sink *ObjectStateSink, st ObjectS
 	}
 	l.mu.Unlock()
 	if fed {
-		l.applyFeed(o)
+		l.relayFeed(o, false)
 	} else {
 		l.ex.seedState(o.desc, st)
 	}
@@ -1270,23 +1290,32 @@ func (l *link) currentState(d ObjectDescriptor) (ObjectState, bool) {
 }
 
 // applyFeed relays the newest state from the upstream into the feed's
-// current sink (upstream role). Called by the reader and by the feed
-// contract's hook when a sink is assigned.
-func (l *link) applyFeed(o *linkObject) {
+// current sink (upstream role), first taking the sinks the feed contract
+// was assigned since. The feed contract's hook calls it when a sink is
+// assigned.
+func (l *link) applyFeed(o *linkObject) { l.relayFeed(o, true) }
+
+// relayFeed is applyFeed; the reader passes drain false for each state,
+// and the feed's new sinks are then looked for (which takes the
+// exchange's lock) only when the sink the link has is missing or revoked.
+func (l *link) relayFeed(o *linkObject, drain bool) {
 	l.mu.Lock()
-	feed := o.feed
+	feed, sink := o.feed, o.feedSink
 	l.mu.Unlock()
 	if feed == nil {
 		return
 	}
-	for {
-		s, ok, _ := feed.TryNext()
-		if !ok {
-			break
+	if drain || sink == nil {
+		for {
+			s, ok, _ := feed.TryNext()
+			if !ok {
+				break
+			}
+			l.mu.Lock()
+			o.feedSink = s
+			l.mu.Unlock()
+			drain = true
 		}
-		l.mu.Lock()
-		o.feedSink = s
-		l.mu.Unlock()
 	}
 	l.mu.Lock()
 	sink, st, have := o.feedSink, o.feedLast, o.feedPending
@@ -1304,6 +1333,9 @@ func (l *link) applyFeed(o *linkObject) {
 			o.feedLast, o.feedPending = st, true
 		}
 		l.mu.Unlock()
+		if !drain {
+			l.relayFeed(o, true) // the feed may hold the next sink already
+		}
 	}
 }
 
@@ -1497,6 +1529,18 @@ func (l *link) requeue(items []linkItem) {
 	l.dirty = append(back, l.dirty...)
 }
 
+// objectOutID returns o's id on the link, declaring it first if needed.
+func (l *link) objectOutID(w *frameWriter, o *linkObject) (uint32, error) {
+	if o.outID != 0 {
+		return o.outID, nil
+	}
+	id, err := l.declareObjectID(w, o.desc)
+	if err == nil {
+		o.outID = id
+	}
+	return id, err
+}
+
 // declareObjectID returns our id for d on this link, declaring it (and its
 // tags) to the peer first if needed.
 func (l *link) declareObjectID(w *frameWriter, d ObjectDescriptor) (uint32, error) {
@@ -1545,7 +1589,7 @@ func (l *link) sendStateAnnounced(w *frameWriter, o *linkObject, st ObjectState,
 	base, baseVersion := o.peerData, o.peerVersion
 	o.peerVersion, o.peerSync, o.peerData = st.Version, st.Synchronized, st.Data
 	l.mu.Unlock()
-	id, err := l.declareObjectID(w, o.desc)
+	id, err := l.objectOutID(w, o)
 	if err != nil {
 		return err
 	}
@@ -1579,7 +1623,7 @@ func (l *link) sendExposer(w *frameWriter, o *linkObject, exposed bool) error {
 		return nil
 	}
 	o.unexposedSent = !exposed
-	id, err := l.declareObjectID(w, o.desc)
+	id, err := l.objectOutID(w, o)
 	if err != nil {
 		return err
 	}
@@ -1629,7 +1673,7 @@ func (o *linkObject) flush(l *link, w *frameWriter) error {
 	announced := len(o.sinks) > 0
 	l.mu.Unlock()
 	if gone {
-		id, err := l.declareObjectID(w, o.desc)
+		id, err := l.objectOutID(w, o)
 		if err != nil {
 			return err
 		}
