@@ -275,7 +275,7 @@ func TestConnectorServerWithoutSubprotocol(t *testing.T) {
 		c.Read(r.Context())
 	}))
 	defer srv.Close()
-	c := testConnect(t, netExchange(t, "down"), fastConnector("ws"+strings.TrimPrefix(srv.URL, "http")))
+	c := testConnect(t, netExchange(t, "down"), fastConnector(wsURL(srv)))
 	st := waitStatus(t, c, "refusal reported", func(s ConnectorStatus) bool { return s.State == ConnectorRefused })
 	if !strings.Contains(st.LastError.Error(), "the server does not speak hakuban protocol 1") {
 		t.Errorf("LastError %v", st.LastError)
@@ -384,5 +384,5 @@ func hungServer(t *testing.T, welcome bool) string {
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(stop) })
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
+	return wsURL(srv)
 }

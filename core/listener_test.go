@@ -171,7 +171,7 @@ func TestListenerHandlerEmbedded(t *testing.T) {
 	mux.Handle("/hakuban", l.Handler())
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	c := testConnect(t, down, fastConnector("ws"+strings.TrimPrefix(srv.URL, "http")+"/hakuban"))
+	c := testConnect(t, down, fastConnector(wsURL(srv)+"/hakuban"))
 	waitStatus(t, c, "connected", func(s ConnectorStatus) bool { return s.State == ConnectorConnected })
 	within(t, 3*time.Second, "Listener.Close", l.Close)
 	waitStatus(t, c, "disconnected", func(s ConnectorStatus) bool { return s.State != ConnectorConnected })

@@ -107,8 +107,8 @@ func (e *pipeEnd) Read(ctx context.Context) ([]byte, error) {
 // WebSocket library does.
 func (e *pipeEnd) accept(f []byte) ([]byte, error) {
 	if limit := e.readLimit.Load(); int64(len(f)) > limit {
-		e.shut(&linkClosedError{Code: closeStatusMessageTooBig, Reason: "frame too big"},
-			&linkClosedError{Code: closeStatusMessageTooBig, Reason: "frame too big", Remote: true}, false)
+		e.shut(&linkClosedError{Code: wsCloseMessageTooBig, Reason: "frame too big"},
+			&linkClosedError{Code: wsCloseMessageTooBig, Reason: "frame too big", Remote: true}, false)
 		return nil, fmt.Errorf("core: link: frame over the limit of %d bytes: %w", limit, wire.ErrTooLarge)
 	}
 	return f, nil

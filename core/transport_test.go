@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -46,31 +47,61 @@ func silentPipe(t *testing.T, timing linkTiming) transport {
 	return a
 }
 
+// upgradeServer starts an httptest server, its listener wrapped by wrap
+// unless nil, that upgrades requests with accept; the server is closed
+// when the test ends. Its accepted function returns the next upgrade's
+// result, closed when the test ends, and fails the test if that upgrade
+// failed.
+func upgradeServer[T interface{ CloseNow() error }](t *testing.T, wrap func(net.Listener) net.Listener,
+	accept func(http.ResponseWriter, *http.Request) (T, error)) (srv *httptest.Server, accepted func() T) {
+	t.Helper()
+	ch := make(chan T, 1)
+	srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := accept(w, r)
+		if err != nil {
+			t.Errorf("accept: %v", err)
+			close(ch)
+			return
+		}
+		ch <- c
+	}))
+	if wrap != nil {
+		srv.Listener = wrap(srv.Listener)
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, func() T {
+		t.Helper()
+		c, ok := <-ch
+		if !ok {
+			t.FailNow()
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		return c
+	}
+}
+
+// acceptWith returns acceptWS with a timing and a read limit, for
+// upgradeServer.
+func acceptWith(timing linkTiming, readLimit int) func(http.ResponseWriter, *http.Request) (*wsTransport, error) {
+	return func(w http.ResponseWriter, r *http.Request) (*wsTransport, error) {
+		return acceptWS(w, r, timing, readLimit)
+	}
+}
+
+// wsURL is the ws:// URL of an httptest server.
+func wsURL(srv *httptest.Server) string { return "ws" + strings.TrimPrefix(srv.URL, "http") }
+
 // wsPair connects two WebSocket transports through an httptest server.
 func wsPair(t *testing.T, timing linkTiming) (transport, transport) {
 	t.Helper()
-	accepted := make(chan *wsTransport, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st, err := acceptWS(w, r, timing, wire.DefaultMaxFrame)
-		if err != nil {
-			t.Errorf("accept: %v", err)
-			close(accepted)
-			return
-		}
-		accepted <- st
-	}))
-	t.Cleanup(srv.Close)
-	a, err := dialWS(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil, 5*time.Second, timing, wire.DefaultMaxFrame)
+	srv, accepted := upgradeServer(t, nil, acceptWith(timing, wire.DefaultMaxFrame))
+	a, err := dialWS(context.Background(), wsURL(srv), nil, 5*time.Second, timing, wire.DefaultMaxFrame)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.CloseNow() })
-	b, ok := <-accepted
-	if !ok {
-		t.FailNow()
-	}
-	t.Cleanup(func() { b.CloseNow() })
-	return a, b
+	return a, accepted()
 }
 
 // silentWS dials a server that accepts the upgrade and then neither reads
@@ -395,22 +426,14 @@ func TestTransportConcurrentClose(t *testing.T) {
 }
 
 func TestWSTextMessageIsViolation(t *testing.T) {
-	accepted := make(chan *wsTransport, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st, err := acceptWS(w, r, linkTiming{}, wire.DefaultMaxFrame)
-		if err == nil {
-			accepted <- st
-		}
-	}))
-	defer srv.Close()
+	srv, accepted := upgradeServer(t, nil, acceptWith(linkTiming{}, wire.DefaultMaxFrame))
 	ctx := testCtx(t)
 	c, _, err := websocket.Dial(ctx, srv.URL, &websocket.DialOptions{Subprotocols: []string{wire.Subprotocol}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
-	st := <-accepted
-	defer st.CloseNow()
+	st := accepted()
 	if err := c.Write(ctx, websocket.MessageText, []byte(`{"hello":1}`)); err != nil {
 		t.Fatal(err)
 	}

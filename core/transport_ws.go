@@ -2,6 +2,7 @@ package core
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -94,10 +95,6 @@ func (e *linkClosedError) Error() string {
 
 func (e *linkClosedError) Unwrap() error { return ErrConnection }
 
-// closeStatusMessageTooBig is WebSocket's close code 1009, sent by the
-// library when a frame exceeds the read limit.
-const closeStatusMessageTooBig = wire.CloseCode(websocket.StatusMessageTooBig)
-
 // keepalive pings the peer every interval until stop is closed. When a
 // pong does not arrive within timeout, it calls dead and returns. Errors
 // other than a timeout mean the transport closed for another reason, which
@@ -160,16 +157,18 @@ type linkStats struct {
 }
 
 // wsTransport is a transport over one WebSocket connection (SPEC §3.2).
-// Goroutines: with pings enabled, the pinger; while a cancelled Read's
-// frame is outstanding, its helper. Close and CloseNow wait for them.
+// coder/websocket did the opening handshake; the transport frames the
+// connection itself (transport_wsframe.go). Goroutines: with pings
+// enabled, the pinger; while a cancelled Read's frame is outstanding, its
+// helper; while closing, the closer. Close and CloseNow wait for them.
 type wsTransport struct {
-	conn   *websocket.Conn
-	raw    net.Conn // the TCP connection under conn; closing it aborts everything
+	conn   *websocket.Conn // the handshake's result: kept for Subprotocol, never read or written
+	raw    net.Conn        // the TCP connection under conn; closing it aborts everything
 	timing linkTiming
+	wsFramer
 
 	// Read side, used by one goroutine at a time (the handshake, then the
 	// link's reader).
-	buf      []byte       // read buffer; a frame returned by Read lives in it
 	inflight chan wsFrame // result of a helper's read a cancelled Read left behind
 	readErr  error        // sticky: the error that ended reading
 
@@ -186,8 +185,8 @@ type wsTransport struct {
 	// sc is the TCP socket under the connection, for writable; nil when
 	// there is none (the kernel cannot be asked).
 	sc syscall.RawConn
-	// sndbuf caches the socket's send buffer size (writable's caller only).
-	sndbuf int
+	// sndbuf caches the socket's send buffer size.
+	sndbuf atomic.Int64
 	// queuedEst bounds from above the bytes in the socket's send queue:
 	// the kernel's last answer plus the bytes written since.
 	queuedEst atomic.Int64
@@ -209,17 +208,20 @@ type wsFrame struct {
 // errTextMessage: the peer sent a text message; hakuban frames are binary.
 var errTextMessage = fmt.Errorf("core: link: text message on a binary link: %w", wire.ErrMalformed)
 
-// newWSTransport starts the transport's goroutines on conn. raw is the TCP
-// connection under conn; readLimit is the largest frame accepted.
-func newWSTransport(conn *websocket.Conn, raw net.Conn, timing linkTiming, readLimit int) *wsTransport {
+// newWSTransport starts the transport's goroutines on a connection whose
+// opening handshake conn did. stream is the connection frames go over
+// (TLS for wss://), leftover what was read of it past the handshake, raw
+// the TCP connection under it; client is true on the dialing side;
+// readLimit is the largest frame accepted.
+func newWSTransport(conn *websocket.Conn, stream net.Conn, leftover []byte, raw net.Conn, client bool, timing linkTiming, readLimit int) *wsTransport {
 	t := &wsTransport{
 		conn:      conn,
 		raw:       raw,
 		timing:    timing.withDefaults(),
-		buf:       make([]byte, 0, 4096),
 		life:      make(chan struct{}),
 		closeDone: make(chan struct{}),
 	}
+	t.wsFramer.init(stream, client, leftover)
 	t.setReadLimit(readLimit)
 	if c, ok := raw.(syscall.Conn); ok {
 		t.sc, _ = c.SyscallConn()
@@ -228,7 +230,7 @@ func newWSTransport(conn *websocket.Conn, raw net.Conn, timing linkTiming, readL
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
-			keepalive(t.life, t.timing.pingInterval, t.timing.pingTimeout, t.conn.Ping, t.dead)
+			keepalive(t.life, t.timing.pingInterval, t.timing.pingTimeout, t.ping, t.dead)
 		}()
 	}
 	return t
@@ -238,7 +240,6 @@ func newWSTransport(conn *websocket.Conn, raw net.Conn, timing linkTiming, readL
 // frame whose header has not arrived yet.
 func (t *wsTransport) setReadLimit(n int) {
 	t.readLimit.Store(int64(n))
-	t.conn.SetReadLimit(int64(n))
 }
 
 // Read returns the next frame, valid until the next Read. When ctx cannot
@@ -301,8 +302,8 @@ func (t *wsTransport) Write(ctx context.Context, frame []byte) error {
 	if t.closing.Load() {
 		return t.closedErr()
 	}
-	if err := t.conn.Write(context.Background(), websocket.MessageBinary, frame); err != nil {
-		return t.connError(err)
+	if err := t.writeData(frame); err != nil {
+		return err
 	}
 	t.queuedEst.Add(int64(len(frame) + wsMaxHeader))
 	t.bytesOut.Add(uint64(len(frame)))
@@ -322,18 +323,17 @@ func (t *wsTransport) Write(ctx context.Context, frame []byte) error {
 // the kernel only grows it (autotuning), so a stale size errs on the safe
 // side. The queue is estimated from above: what the kernel said last time
 // plus every byte written since (acknowledgements only shrink it); while
-// that estimate passes, no system call is made. Called by one goroutine
-// at a time (the link's flusher).
+// that estimate passes, no system call is made. Safe for concurrent use.
 func (t *wsTransport) writable(n int) bool {
 	if t.sc == nil || t.closing.Load() {
 		return false
 	}
 	need := 2*n + wsMaxHeader
-	if t.sndbuf > 0 && int(t.queuedEst.Load())+need <= t.sndbuf/2 {
+	if sb := int(t.sndbuf.Load()); sb > 0 && int(t.queuedEst.Load())+need <= sb/2 {
 		return true
 	}
 	for fresh := false; ; fresh = true {
-		queued, sndbuf := 0, t.sndbuf
+		queued, sndbuf := 0, int(t.sndbuf.Load())
 		ok := false
 		err := t.sc.Control(func(fd uintptr) {
 			if sndbuf == 0 || fresh {
@@ -346,7 +346,7 @@ func (t *wsTransport) writable(n int) bool {
 		if err != nil || !ok {
 			return false
 		}
-		t.sndbuf = sndbuf
+		t.sndbuf.Store(int64(sndbuf))
 		t.queuedEst.Store(int64(queued))
 		if queued+need <= sndbuf/2 {
 			return true
@@ -388,7 +388,7 @@ func (t *wsTransport) startClose(code wire.CloseCode, reason string) {
 		t.closerStarted.Store(true)
 		go func() {
 			defer close(t.closeDone)
-			_ = t.conn.Close(websocket.StatusCode(code), wire.TruncateReason(reason))
+			t.closeHandshake(code, reason)
 		}()
 	})
 }
@@ -417,7 +417,9 @@ func (t *wsTransport) kill() {
 		if t.raw != nil {
 			_ = t.raw.Close()
 		}
-		_ = t.conn.CloseNow()
+		if t.conn != nil {
+			_ = t.conn.CloseNow()
+		}
 	})
 }
 
@@ -472,8 +474,8 @@ func (t *wsTransport) connError(err error) error {
 	return t.closedErr()
 }
 
-// readFrame reads one frame into t.buf and counts it, turning the
-// library's errors into the transport's.
+// readFrame reads one message (a hakuban frame) and counts it; the frame
+// is valid until the next read.
 func (t *wsTransport) readFrame() ([]byte, error) {
 	data, err := t.readMessage()
 	switch {
@@ -483,44 +485,11 @@ func (t *wsTransport) readFrame() ([]byte, error) {
 		return data, nil
 	case errors.Is(err, errTextMessage):
 		return nil, err
-	case errors.Is(err, websocket.ErrMessageTooBig):
-		// The library already closed the connection with 1009.
-		t.setCause(&linkClosedError{Code: closeStatusMessageTooBig, Reason: "frame too big"})
+	case errors.Is(err, errWSTooBig):
+		// The connection was failed with 1009.
 		return nil, fmt.Errorf("core: link: frame over the limit of %d bytes: %w", t.readLimit.Load(), wire.ErrTooLarge)
 	}
-	return nil, t.connError(err)
-}
-
-// readMessage reads one message into t.buf and returns it (valid until the
-// next read).
-func (t *wsTransport) readMessage() ([]byte, error) {
-	typ, r, err := t.conn.Reader(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	b := t.buf[:0]
-	for {
-		if len(b) == cap(b) {
-			b = slices.Grow(b, cap(b))
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	if cap(b) <= readBufferKeep {
-		t.buf = b
-	} else {
-		t.buf = make([]byte, 0, 4096)
-	}
-	if typ != websocket.MessageBinary {
-		return nil, errTextMessage
-	}
-	return b, nil
+	return nil, err
 }
 
 // stats returns the traffic counters.
@@ -547,6 +516,7 @@ func dialWS(ctx context.Context, url string, tlsConf *tls.Config, timeout time.D
 	var (
 		mu  sync.Mutex
 		raw net.Conn
+		hc  *handshakeConn
 	)
 	dialer := &net.Dialer{Timeout: timeout}
 	if tlsConf != nil {
@@ -555,18 +525,41 @@ func dialWS(ctx context.Context, url string, tlsConf *tls.Config, timeout time.D
 		tlsConf = &tls.Config{}
 	}
 	tlsConf.NextProtos = []string{"http/1.1"} // WebSocket needs HTTP/1.1
+	keep := func(c net.Conn, stream net.Conn) net.Conn {
+		mu.Lock()
+		defer mu.Unlock()
+		raw, hc = c, &handshakeConn{Conn: stream}
+		return hc
+	}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dialer.DialContext(ctx, network, addr)
-			if err == nil {
-				mu.Lock()
-				raw = c
-				mu.Unlock()
+			if err != nil {
+				return nil, err
 			}
-			return c, err
+			return keep(c, c), nil
 		},
-		TLSClientConfig:     tlsConf,
-		TLSHandshakeTimeout: timeout,
+		// TLS is done here rather than by the HTTP client, so that the
+		// handshakeConn sits above it and sees the HTTP response in clear.
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			conf := tlsConf
+			if conf.ServerName == "" {
+				conf = conf.Clone()
+				conf.ServerName, _, _ = net.SplitHostPort(addr)
+			}
+			tc := tls.Client(c, conf)
+			hctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			if err := tc.HandshakeContext(hctx); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return keep(c, tc), nil
+		},
 		// One connection per dial: nothing may stay pooled after a
 		// refused upgrade.
 		DisableKeepAlives:      true,
@@ -577,8 +570,9 @@ func dialWS(ctx context.Context, url string, tlsConf *tls.Config, timeout time.D
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
-		HTTPClient:   &http.Client{Transport: tr},
-		Subprotocols: []string{wire.Subprotocol},
+		HTTPClient:      &http.Client{Transport: tr},
+		Subprotocols:    []string{wire.Subprotocol},
+		CompressionMode: websocket.CompressionDisabled, // the framing speaks no extension
 	})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
@@ -595,9 +589,49 @@ func dialWS(ctx context.Context, url string, tlsConf *tls.Config, timeout time.D
 		return nil, fmt.Errorf("core: dial %s: %w (%w)", url, ErrConnection, err)
 	}
 	mu.Lock()
-	c := raw
+	c, h := raw, hc
 	mu.Unlock()
-	return newWSTransport(conn, c, timing, readLimit), nil
+	return newWSTransport(conn, h.Conn, h.rest, c, true, timing, readLimit), nil
+}
+
+// handshakeConn gives the HTTP client nothing past the end of the upgrade
+// response's head (a 101 has no body), so that frames the server sends
+// right after it are left for the transport (rest).
+type handshakeConn struct {
+	net.Conn
+	state int    // how much of "\r\n\r\n" the bytes read so far end with
+	done  bool   // the head's end was read
+	rest  []byte // what was read past it
+}
+
+func (c *handshakeConn) Read(p []byte) (int, error) {
+	if c.done {
+		if len(c.rest) > 0 {
+			n := copy(p, c.rest)
+			c.rest = c.rest[n:]
+			return n, nil
+		}
+		return c.Conn.Read(p)
+	}
+	n, err := c.Conn.Read(p)
+	for i, b := range p[:n] {
+		switch {
+		case b == '\r' && c.state%2 == 0:
+			c.state++
+		case b == '\n' && c.state%2 == 1:
+			c.state++
+		case b == '\r':
+			c.state = 1
+		default:
+			c.state = 0
+		}
+		if c.state == 4 {
+			c.done = true
+			c.rest = append([]byte(nil), p[i+1:n]...)
+			return i + 1, nil
+		}
+	}
+	return n, err
 }
 
 // offeredSubprotocols lists the subprotocols a WebSocket request offers.
@@ -628,7 +662,10 @@ func acceptWS(w http.ResponseWriter, r *http.Request, timing linkTiming, readLim
 		return nil, errNoSubprotocol
 	}
 	hr := &hijackRecorder{ResponseWriter: w}
-	conn, err := websocket.Accept(hr, r, &websocket.AcceptOptions{Subprotocols: []string{wire.Subprotocol}})
+	conn, err := websocket.Accept(hr, r, &websocket.AcceptOptions{
+		Subprotocols:    []string{wire.Subprotocol},
+		CompressionMode: websocket.CompressionDisabled, // the framing speaks no extension
+	})
 	if err != nil {
 		return nil, fmt.Errorf("core: accept: %w (%w)", ErrConnection, err)
 	}
@@ -638,18 +675,23 @@ func acceptWS(w http.ResponseWriter, r *http.Request, timing linkTiming, readLim
 		// TCP connection under it cannot.
 		raw = tc.NetConn()
 	}
-	return newWSTransport(conn, raw, timing, readLimit), nil
+	return newWSTransport(conn, hr.conn, hr.leftover, raw, false, timing, readLimit), nil
 }
 
-// hijackRecorder remembers the connection websocket.Accept hijacks, so the
-// transport can close it at once.
+// hijackRecorder remembers the connection websocket.Accept hijacks, and
+// what the HTTP server had read of it past the request, for the transport.
 type hijackRecorder struct {
 	http.ResponseWriter
-	conn net.Conn
+	conn     net.Conn
+	leftover []byte
 }
 
 func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	h.conn = c
+	if err == nil && brw.Reader.Buffered() > 0 {
+		b, _ := brw.Reader.Peek(brw.Reader.Buffered())
+		h.leftover = bytes.Clone(b)
+	}
 	return c, brw, err
 }

@@ -5,6 +5,9 @@ import (
 	"unsafe"
 )
 
+// socketQueueKnown: socketQueued can answer here.
+const socketQueueKnown = true
+
 // socketQueued returns the bytes queued in a TCP socket's send buffer: not
 // sent yet or not acknowledged by the peer (SIOCOUTQ).
 func socketQueued(fd uintptr) (int, bool) {
