@@ -22,27 +22,30 @@ import (
 	"github.com/hakuban/hakuban/core/internal/wire"
 )
 
-// This file adapts a coder/websocket connection to the transport interface
-// and holds what both transports share: linkClosedError and keepalive.
+// This file makes a WebSocket connection a transport: coder/websocket does
+// the opening handshake (dialWS, acceptWS), transport_wsframe.go the
+// framing after it. It also holds what both transports share:
+// linkClosedError and keepalive.
 //
-// Three rules of coder/websocket shape it:
+// Three rules shape it:
 //
-//   - Something must always read, or pings, pongs and close frames go
-//     unanswered. The link's reader reads without pause (it never blocks
-//     on anything but the connection), and reads in its own goroutine: a
-//     frame handed from a pump goroutine to the reader would cost a
-//     goroutine wake-up per frame, which was a quarter of a hop's latency.
-//   - Cancelling the context of a read or write tears the connection down
-//     on the spot, so the close frame the link is about to send would be
-//     lost. The library therefore always reads without a deadline. A Read
-//     whose context can be cancelled (the handshake's) reads in a helper
-//     goroutine and returns on cancellation, leaving the frame to the
-//     next Read; the connection stays usable.
-//   - Close can block for up to 10 s (5 s to write the close frame, 5 s for
-//     the peer's answer), and CloseNow called while Close runs only waits
-//     for it. The adapter runs Close in its own goroutine with its own
-//     deadline and forces the close by closing the TCP connection under
-//     the WebSocket, which fails every pending read and write at once.
+//   - Something must always read, or pings and close frames go unanswered.
+//     The link's reader reads without pause (it never blocks on anything
+//     but the connection), and reads in its own goroutine: a frame handed
+//     from a pump goroutine to the reader would cost a goroutine wake-up
+//     per frame, which was a quarter of a hop's latency. A Read whose
+//     context can be cancelled (the handshake's) reads in a helper
+//     goroutine and returns on cancellation, leaving the frame to the next
+//     Read; the connection stays usable.
+//   - Nothing but the link's writer waits for a full socket: the reader
+//     sends pongs only when the socket takes them at once (or within the
+//     close timeout where the kernel cannot tell), pings and close frames
+//     give up at their deadline.
+//   - A graceful close is bounded: the close frame and the peer's answer
+//     get the close timeout, then the TCP connection under the WebSocket
+//     is closed, which fails every pending read and write at once. The
+//     close handshake runs in its own goroutine; nobody waits for it
+//     holding a lock.
 
 // Transport defaults.
 const (
