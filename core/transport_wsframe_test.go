@@ -1253,3 +1253,68 @@ func checkWSStream(t *testing.T, stream []byte, client bool, split int) {
 		}
 	}
 }
+
+// chunkConn is a net.Conn whose reads return data in chunks of the given
+// sizes (cycling), then io.EOF.
+type chunkConn struct {
+	net.Conn
+	data   []byte
+	chunks []int
+	i      int
+}
+
+func (c *chunkConn) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), len(c.data), max(1, c.chunks[c.i%len(c.chunks)]))
+	c.i++
+	copy(p, c.data[:n])
+	c.data = c.data[n:]
+	return n, nil
+}
+
+// FuzzHandshakeConn: whatever the server sends and however the reads cut
+// it, the HTTP client reading through a handshakeConn gets exactly the
+// bytes up to the first blank line (the end of the response head), and
+// the rest, then what follows on the connection, is left in order for the
+// framing.
+func FuzzHandshakeConn(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x82\x02hi"), []byte{7, 1, 200})
+	f.Add([]byte("HTTP/1.1 101 OK\r\n\r\n"), []byte{1})
+	f.Add([]byte("\r\n\r\r\n\r\n\r\nrest"), []byte{2, 3})
+	f.Add([]byte("no end of head\r\n\r"), []byte{4})
+	f.Fuzz(func(t *testing.T, data, chunks []byte) {
+		sizes := make([]int, 0, len(chunks)+1)
+		for _, c := range chunks {
+			sizes = append(sizes, int(c))
+		}
+		if len(sizes) == 0 {
+			sizes = append(sizes, 16)
+		}
+		hc := &handshakeConn{Conn: &chunkConn{data: bytes.Clone(data), chunks: sizes}}
+		var head []byte
+		buf := make([]byte, 64)
+		for !hc.done {
+			n, err := hc.Read(buf)
+			head = append(head, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		end := bytes.Index(data, []byte("\r\n\r\n"))
+		if end < 0 {
+			if hc.done || !bytes.Equal(head, data) {
+				t.Fatalf("no end of head in %q: done %v, client got %q", data, hc.done, head)
+			}
+			return
+		}
+		if want := data[:end+4]; !bytes.Equal(head, want) {
+			t.Fatalf("client got %q, want %q", head, want)
+		}
+		rest, _ := io.ReadAll(hc)
+		if want := data[end+4:]; !bytes.Equal(rest, want) {
+			t.Fatalf("left %q, want %q", rest, want)
+		}
+	})
+}
