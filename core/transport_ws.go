@@ -486,8 +486,6 @@ func (t *wsTransport) readFrame() ([]byte, error) {
 		t.bytesIn.Add(uint64(len(data)))
 		t.framesIn.Add(1)
 		return data, nil
-	case errors.Is(err, errTextMessage):
-		return nil, err
 	case errors.Is(err, errWSTooBig):
 		// The connection was failed with 1009.
 		return nil, fmt.Errorf("core: link: frame over the limit of %d bytes: %w", t.readLimit.Load(), wire.ErrTooLarge)

@@ -318,8 +318,8 @@ func (t *wsTransport) readMessage() ([]byte, error) {
 
 func (t *wsTransport) readMessageLocked() ([]byte, error) {
 	f := &t.wsFramer
-	if t.wsFramer.rerr != nil {
-		return nil, t.wsFramer.rerr
+	if f.rerr != nil {
+		return nil, f.rerr
 	}
 	f.shrinkReadBuffer()
 	fragmented, text := false, false
@@ -533,7 +533,6 @@ func (t *wsTransport) failProtocol(code wire.CloseCode, reason string) error {
 
 // failTooBig fails the connection with 1009.
 func (t *wsTransport) failTooBig() error {
-	t.setCause(&linkClosedError{Code: wsCloseMessageTooBig, Reason: "frame too big"})
 	_ = t.failProtocol(wsCloseMessageTooBig, "frame too big")
 	t.wsFramer.rerr = errWSTooBig
 	return errWSTooBig
@@ -541,16 +540,12 @@ func (t *wsTransport) failTooBig() error {
 
 // ---- writing ----
 
-// lockWrite takes the write lock; with a deadline it gives up when the
-// deadline passes or the transport is killed. Only pings and close frames
-// wait with a deadline, and only while a frame is stuck in a full socket,
-// so polling costs nothing on the data path.
-func (t *wsTransport) lockWrite(deadline time.Time) bool {
+// lockWriteBy takes the write lock, giving up when deadline passes or the
+// transport is killed. Only pings and close frames wait with a deadline,
+// and only while a frame is stuck in a full socket, so polling costs
+// nothing on the data path (which takes wlock outright).
+func (t *wsTransport) lockWriteBy(deadline time.Time) bool {
 	f := &t.wsFramer
-	if deadline.IsZero() {
-		f.wlock.Lock()
-		return true
-	}
 	for !f.wlock.TryLock() {
 		if t.isKilled() || !time.Now().Before(deadline) {
 			return false
@@ -633,9 +628,7 @@ func (t *wsTransport) sendPong(payload []byte) {
 
 // writeData sends frame as one binary message.
 func (t *wsTransport) writeData(frame []byte) error {
-	if !t.lockWrite(time.Time{}) {
-		return t.closedErr()
-	}
+	t.wsFramer.wlock.Lock()
 	err := t.writeFrameLocked(wsOpBinary, frame)
 	t.unlockWrite()
 	if err != nil {
@@ -698,7 +691,7 @@ func (f *wsFramer) keepWriteBuffer(b []byte) {
 // writeControlFrame sends a control frame, giving up when deadline passes
 // (waiting for the lock or for the socket).
 func (t *wsTransport) writeControlFrame(op byte, payload []byte, deadline time.Time) error {
-	if !t.lockWrite(deadline) {
+	if !t.lockWriteBy(deadline) {
 		if t.isKilled() {
 			return t.closedErr()
 		}
@@ -786,7 +779,7 @@ func (t *wsTransport) closeHandshake(code wire.CloseCode, reason string) {
 			// Nobody is reading: read until the peer's close frame (data
 			// after a close is of no use), an error, or the deadline.
 			_ = f.stream.SetReadDeadline(time.Now().Add(t.timing.closeTimeout))
-			for t.wsFramer.rerr == nil {
+			for f.rerr == nil {
 				_, _ = t.readMessageLocked()
 			}
 			<-f.readMu
