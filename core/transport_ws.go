@@ -308,7 +308,6 @@ func (t *wsTransport) Write(ctx context.Context, frame []byte) error {
 	if err := t.writeData(frame); err != nil {
 		return err
 	}
-	t.queuedEst.Add(int64(len(frame) + wsMaxHeader))
 	t.bytesOut.Add(uint64(len(frame)))
 	t.framesOut.Add(1)
 	return nil

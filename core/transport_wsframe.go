@@ -647,6 +647,9 @@ func (t *wsTransport) writeData(frame []byte) error {
 // masked in chunks of wsWriteChunk.
 func (t *wsTransport) writeFrameLocked(op byte, p []byte) error {
 	f := &t.wsFramer
+	// writable's estimate of the socket's queue counts every frame:
+	// pongs, pings and close frames too.
+	t.queuedEst.Add(int64(len(p) + wsMaxHeader))
 	var key uint32
 	if f.client {
 		key = uint32(f.rng.Uint64())
