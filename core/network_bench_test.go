@@ -3,13 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
-	"time"
-
-	"github.com/hakuban/hakuban/core/internal/wire"
 )
 
 // BenchmarkNetworkFanout measures one state reaching 100 observers over
@@ -82,27 +76,7 @@ func BenchmarkNetworkFanout(b *testing.B) {
 // is the CPU of both sides' framing and system calls per frame (the
 // writer runs ahead; reads return frames the socket has already taken).
 func BenchmarkWSTransport(b *testing.B) {
-	accepted := make(chan *wsTransport, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st, err := acceptWS(w, r, linkTiming{}, wire.DefaultMaxFrame)
-		if err != nil {
-			b.Error(err)
-			close(accepted)
-			return
-		}
-		accepted <- st
-	}))
-	defer srv.Close()
-	client, err := dialWS(testCtx(b), "ws"+strings.TrimPrefix(srv.URL, "http"), nil, 5*time.Second, linkTiming{}, wire.DefaultMaxFrame)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.CloseNow()
-	server, ok := <-accepted
-	if !ok {
-		b.FailNow()
-	}
-	defer server.CloseNow()
+	client, server := wsConnect(b, linkTiming{})
 	frame := make([]byte, 64)
 	ctx := context.Background()
 	done := make(chan error, 1)

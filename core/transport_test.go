@@ -52,7 +52,7 @@ func silentPipe(t *testing.T, timing linkTiming) transport {
 // when the test ends. Its accepted function returns the next upgrade's
 // result, closed when the test ends, and fails the test if that upgrade
 // failed.
-func upgradeServer[T interface{ CloseNow() error }](t *testing.T, wrap func(net.Listener) net.Listener,
+func upgradeServer[T interface{ CloseNow() error }](t testing.TB, wrap func(net.Listener) net.Listener,
 	accept func(http.ResponseWriter, *http.Request) (T, error)) (srv *httptest.Server, accepted func() T) {
 	t.Helper()
 	ch := make(chan T, 1)
@@ -94,14 +94,21 @@ func wsURL(srv *httptest.Server) string { return "ws" + strings.TrimPrefix(srv.U
 
 // wsPair connects two WebSocket transports through an httptest server.
 func wsPair(t *testing.T, timing linkTiming) (transport, transport) {
+	a, b := wsConnect(t, timing)
+	return a, b
+}
+
+// wsConnect connects a dialing and an accepting WebSocket transport
+// through an httptest server; both are closed when the test ends.
+func wsConnect(t testing.TB, timing linkTiming) (client, server *wsTransport) {
 	t.Helper()
 	srv, accepted := upgradeServer(t, nil, acceptWith(timing, wire.DefaultMaxFrame))
-	a, err := dialWS(context.Background(), wsURL(srv), nil, 5*time.Second, timing, wire.DefaultMaxFrame)
+	client, err := dialWS(context.Background(), wsURL(srv), nil, 5*time.Second, timing, wire.DefaultMaxFrame)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { a.CloseNow() })
-	return a, accepted()
+	t.Cleanup(func() { client.CloseNow() })
+	return client, accepted()
 }
 
 // silentWS dials a server that accepts the upgrade and then neither reads
