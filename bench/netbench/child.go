@@ -33,8 +33,8 @@ type Args struct {
 	First int
 	// Objects per exchange or per process.
 	Objects int
-	// Notify: the latency observer takes states in its contract's
-	// SetNotify hook instead of with Next.
+	// Notify: the latency and fan-out observers take states in their
+	// contracts' SetNotify hooks instead of with Next.
 	Notify bool
 	// MaxObjects is the link limit the client announces (objects the
 	// router may declare to it).

@@ -181,7 +181,7 @@ func roleLatObserver(a Args) error {
 	defer cancel()
 	var mu sync.Mutex // record's, in the hook
 	if a.Notify {
-		err = observeInHook(ctx, &mu, obs, record)
+		err = observeInHook(ctx, &mu, obs, record, func() { harness.Emit("ready", nil) })
 	} else {
 		harness.Emit("ready", nil)
 		for range a.N + 1 {
@@ -207,7 +207,8 @@ func roleLatObserver(a Args) error {
 // record reports done or ctx ends. Hooks may run on several goroutines
 // at once and a hook may still run after SetNotify(nil) returns, so record
 // runs under mu, which the caller takes before reading what record wrote.
-func observeInHook(ctx context.Context, mu *sync.Mutex, obs *core.ObjectObserveContract, record func(core.ObjectState) bool) error {
+// installed, if not nil, runs once the hook is in place.
+func observeInHook(ctx context.Context, mu *sync.Mutex, obs *core.ObjectObserveContract, record func(core.ObjectState) bool, installed func()) error {
 	done := make(chan error, 1)
 	finish := func(err error) {
 		select {
@@ -233,7 +234,9 @@ func observeInHook(ctx context.Context, mu *sync.Mutex, obs *core.ObjectObserveC
 			}
 		}
 	})
-	harness.Emit("ready", nil)
+	if installed != nil {
+		installed()
+	}
 	var err error
 	select {
 	case err = <-done:
@@ -400,7 +403,9 @@ func roleAbsObserver(a Args) error {
 var fanDesc = core.MustObjectDescriptor("fanout")
 
 // roleFanObserver runs a.N exchanges, each with its own connector,
-// observing one object, until each holds version a.Objects.
+// observing one object, until each holds version a.Objects. It takes the
+// states with Next, one goroutine per exchange; with a.Notify, with
+// TryNext in the contract's SetNotify hook.
 func roleFanObserver(a Args) error {
 	last := a.Objects
 	recv := make([][]int64, a.N)
@@ -432,15 +437,12 @@ func roleFanObserver(a Args) error {
 				return
 			}
 			isWarm := false
-			for range 1 << 20 {
-				st, err := obs.Next(ctx)
-				if err != nil {
-					errs[k] = fmt.Errorf("exchange %d: %w", k, err)
-					return
-				}
+			// record notes when st arrived; it reports true once the
+			// last version is in.
+			record := func(st core.ObjectState) bool {
 				now := time.Now().UnixNano()
 				if len(st.Version) == 0 {
-					continue
+					return false
 				}
 				v := int(st.Version[0])
 				if v >= 0 && v <= last {
@@ -452,7 +454,32 @@ func roleFanObserver(a Args) error {
 						close(ready)
 					}
 				}
-				if v >= last {
+				return v >= last
+			}
+			if a.Notify {
+				// A hook may still run after observeInHook returns:
+				// stopped keeps it from writing once the results are
+				// read.
+				var mu sync.Mutex
+				stopped := false
+				err := observeInHook(ctx, &mu, obs, func(st core.ObjectState) bool {
+					return stopped || record(st)
+				}, nil)
+				mu.Lock()
+				stopped = true
+				mu.Unlock()
+				if err != nil {
+					errs[k] = fmt.Errorf("exchange %d: %w", k, err)
+				}
+				return
+			}
+			for range 1 << 20 {
+				st, err := obs.Next(ctx)
+				if err != nil {
+					errs[k] = fmt.Errorf("exchange %d: %w", k, err)
+					return
+				}
+				if record(st) {
 					return
 				}
 			}

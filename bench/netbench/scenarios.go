@@ -430,53 +430,84 @@ func scenarioFanout(r *run) (metrics, error) {
 		"fanfloor_delivered": floorDelivered,
 	}
 
+	// Through a router: the observers take the states with Next, then,
+	// on a fresh router, in their contracts' SetNotify hooks (as the C
+	// API and the bindings do: no goroutine hand-off per state).
+	for _, phase := range []struct {
+		notify bool
+		prefix string
+	}{{false, "fan"}, {true, "fanhook"}} {
+		first, last, delivered, err := fanThrough(r, versions, phase.notify)
+		if err != nil {
+			if phase.notify {
+				err = fmt.Errorf("observers in the SetNotify hook: %w", err)
+			}
+			return nil, err
+		}
+		p := phase.prefix
+		m[p+"_delivered"] = delivered
+		m[p+"_p50"], m[p+"_p99"], m[p+"_max"] = ms(last.P50), ms(last.P99), ms(last.Max)
+		m[p+"_first_p50"], m[p+"_first_p99"] = ms(first.P50), ms(first.P99)
+	}
+	return m, nil
+}
+
+// fanThrough runs one fan-out through a router of its own: versions
+// states, one every cfg.fanInterval, to cfg.fanObservers exchanges in
+// cfg.fanProcs processes; notify makes the observers take the states in
+// their SetNotify hooks. It returns the latencies to the first and to the
+// last observer of each version, and the share of (observer, version)
+// pairs delivered.
+func fanThrough(r *run, versions int, notify bool) (first, last harness.LatStats, delivered float64, err error) {
+	cfg := r.cfg
+	suffix := ""
+	if notify {
+		suffix = "-hook"
+	}
 	rt, err := r.startRouter("127.0.0.1:0", 0, false)
 	if err != nil {
-		return nil, err
+		return first, last, 0, err
 	}
 	perProc := cfg.fanObservers / cfg.fanProcs
 	obs := make([]*harness.Child, cfg.fanProcs)
 	for k := range cfg.fanProcs {
-		obs[k], err = r.role(fmt.Sprintf("observer%d", k), "fan-observer", Args{
-			URL: rt.url, N: perProc, Objects: versions, Duration: cfg.fanDuration,
+		obs[k], err = r.role(fmt.Sprintf("observer%d%s", k, suffix), "fan-observer", Args{
+			URL: rt.url, N: perProc, Objects: versions, Duration: cfg.fanDuration, Notify: notify,
 		})
 		if err != nil {
-			return nil, err
+			return first, last, 0, err
 		}
 	}
-	exp, err := r.role("exposer", "fan-exposer", Args{URL: rt.url, N: versions, Interval: cfg.fanInterval, Size: 64})
+	exp, err := r.role("exposer"+suffix, "fan-exposer", Args{URL: rt.url, N: versions, Interval: cfg.fanInterval, Size: 64})
 	if err != nil {
-		return nil, err
+		return first, last, 0, err
 	}
 	if err := exp.Expect("ready", cfg.timeout, nil); err != nil {
-		return nil, err
+		return first, last, 0, err
 	}
 	if err := harness.ExpectAll(obs, "ready", cfg.timeout); err != nil {
-		return nil, err
+		return first, last, 0, err
 	}
 	if err := exp.Send("go"); err != nil {
-		return nil, err
+		return first, last, 0, err
 	}
 	var done fanDone
 	if err := exp.Expect("done", cfg.fanDuration+cfg.timeout, &done); err != nil {
-		return nil, err
+		return first, last, 0, err
 	}
 	fan := harness.NewFanOut(versions)
 	for _, o := range obs {
 		var res harness.FanReport
 		if err := o.Expect("result", cfg.timeout, &res); err != nil {
-			return nil, err
+			return first, last, 0, err
 		}
 		if res.Missing > 0 {
-			return nil, fmt.Errorf("%s: %d (exchange, version) pairs never reached", o.Name, res.Missing)
+			return first, last, 0, fmt.Errorf("%s: %d (exchange, version) pairs never reached", o.Name, res.Missing)
 		}
 		fan.Add(res)
 	}
-	f, l := fan.Latencies(done.Sent)
-	m["fan_delivered"] = fan.DeliveredPct()
-	m["fan_p50"], m["fan_p99"], m["fan_max"] = ms(l.P50), ms(l.P99), ms(l.Max)
-	m["fan_first_p50"], m["fan_first_p99"] = ms(f.P50), ms(f.P99)
-	return m, nil
+	first, last = fan.Latencies(done.Sent)
+	return first, last, fan.DeliveredPct(), nil
 }
 
 // ---- 4. resync ----
