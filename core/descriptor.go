@@ -311,6 +311,18 @@ func (l DescriptorLimits) Check(d ObjectDescriptor) error {
 	return nil
 }
 
+// CheckTag reports whether t is within l (a tag has no tags of its own:
+// only its size is checked).
+func (l DescriptorLimits) CheckTag(t TagDescriptor) error {
+	if t.IsZero() {
+		return fmt.Errorf("core: zero tag descriptor: %w", ErrInvalidDescriptor)
+	}
+	if size := len(t.json); size > l.MaxSize {
+		return fmt.Errorf("core: tag descriptor is %d bytes, limit %d: %w", size, l.MaxSize, ErrDescriptorTooLarge)
+	}
+	return nil
+}
+
 // ParseTagDescriptor is the package's ParseTagDescriptor under l, for
 // exchanges configured with other limits (such as one decoding descriptors
 // from a peer).

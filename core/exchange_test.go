@@ -637,6 +637,16 @@ func TestBadInput(t *testing.T) {
 	if _, err := small.ObserveObject(obj("0123456789")); !errors.Is(err, core.ErrDescriptorTooLarge) {
 		t.Errorf("configured limit: %v", err)
 	}
+	// Tags too, for both kinds of tag contract.
+	if _, err := small.ObserveTag(tag("0123456789")); !errors.Is(err, core.ErrDescriptorTooLarge) {
+		t.Errorf("configured limit, tag observe: %v", err)
+	}
+	if _, err := small.ExposeTag(tag("0123456789"), 1); !errors.Is(err, core.ErrDescriptorTooLarge) {
+		t.Errorf("configured limit, tag expose: %v", err)
+	}
+	if _, err := small.ObserveTag(tag("short")); err != nil {
+		t.Errorf("a tag within the limit: %v", err)
+	}
 	// Sends after close.
 	d := obj("closing")
 	exp := must[*core.ObjectExposeContract](t)(ex.ExposeObject(d, 1))

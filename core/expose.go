@@ -227,8 +227,8 @@ func (ex *Exchange) ExposeTag(t TagDescriptor, capacity int) (*TagExposeContract
 }
 
 func (ex *Exchange) exposeTag(t TagDescriptor, capacity int, from origin) (*TagExposeContract, error) {
-	if t.IsZero() {
-		return nil, fmt.Errorf("core: zero tag descriptor: %w", ErrInvalidDescriptor)
+	if err := ex.cfg.Limits.CheckTag(t); err != nil {
+		return nil, err
 	}
 	if err := checkCapacity(capacity); err != nil {
 		return nil, err

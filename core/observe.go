@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"fmt"
 	"iter"
 	"sync/atomic"
 	"time"
@@ -290,8 +289,8 @@ func (ex *Exchange) ObserveTag(t TagDescriptor) (*TagObserveContract, error) {
 }
 
 func (ex *Exchange) observeTag(t TagDescriptor, from origin) (*TagObserveContract, error) {
-	if t.IsZero() {
-		return nil, fmt.Errorf("core: zero tag descriptor: %w", ErrInvalidDescriptor)
+	if err := ex.cfg.Limits.CheckTag(t); err != nil {
+		return nil, err
 	}
 	ex.mu.Lock()
 	defer ex.unlock()
