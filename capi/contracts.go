@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"sync"
 	"unsafe"
 
 	"github.com/hakuban/hakuban/core"
@@ -41,8 +40,7 @@ type tagObserveObj struct {
 type tagExposeObj struct {
 	entry
 	waker
-	c         *core.TagExposeContract
-	closeOnce sync.Once
+	c *core.TagExposeContract
 }
 
 func (o *objObserveObj) wk() *waker { return &o.waker }
@@ -53,18 +51,7 @@ func (o *objObserveObj) closeCore() { o.c.Close() }
 func (o *objExposeObj) closeCore()  { o.c.Close() }
 func (o *tagObserveObj) closeCore() { o.c.Close() }
 
-// closeCore works around a core bug: a second TagExposeContract.Close
-// panics once the exchange has forgotten its tag (closeLocked reads the
-// tag entry before checking whether it is already closed). So close at most
-// once, and not after the exchange closed it. The race with a concurrent
-// exchange drop that remains would be caught by guard (ERR_INTERNAL).
-func (o *tagExposeObj) closeCore() {
-	o.closeOnce.Do(func() {
-		if o.c.Status() != core.StatusClosed {
-			o.c.Close()
-		}
-	})
-}
+func (o *tagExposeObj) closeCore() { o.c.Close() }
 
 // addStream stores a new stream handle; when the table is full it closes
 // the core value again so nothing leaks.

@@ -61,13 +61,12 @@ func configOf(fn string, o *C.hakuban_cexchange_options) (core.Config, C.int32_t
 	}
 	cfg.Limits.MaxTags = int(o.max_tags)
 	cfg.RebalanceThreshold = float64(o.rebalance_threshold)
-	const maxMs = math.MaxInt64 / int64(time.Millisecond)
-	if int64(o.rebalance_interval_ms) > maxMs {
+	if !msFits(int64(o.rebalance_interval_ms)) {
 		return bad("rebalance_interval_ms", int64(o.rebalance_interval_ms))
 	}
 	cfg.RebalanceInterval = time.Duration(o.rebalance_interval_ms) * time.Millisecond
 	cfg.MaxMovesPerInterval = int(o.max_moves_per_interval)
-	if int64(o.handover_timeout_ms) > maxMs {
+	if !msFits(int64(o.handover_timeout_ms)) {
 		return bad("handover_timeout_ms", int64(o.handover_timeout_ms))
 	}
 	cfg.HandoverTimeout = time.Duration(o.handover_timeout_ms) * time.Millisecond

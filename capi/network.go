@@ -195,14 +195,21 @@ func parseAuth(fn string, js *C.hakuban_cchar) (*router.Auth, C.int32_t) {
 }
 
 // msOption converts an option in milliseconds. Negative values are passed
-// on (core.Validate names the field); values that overflow a Duration are
-// reported here.
+// on (core.Validate names the field); values that overflow a Duration, in
+// either direction, are reported here.
 func msOption(fn, field string, ms C.int64_t) (time.Duration, C.int32_t) {
-	const maxMs = math.MaxInt64 / int64(time.Millisecond)
-	if int64(ms) > maxMs {
+	if !msFits(int64(ms)) {
 		return 0, errorf(core.CodeInvalidConfig, fn, "option %s = %d is out of range", field, int64(ms))
 	}
 	return time.Duration(ms) * time.Millisecond, rcOK
+}
+
+// msFits reports whether ms milliseconds fit in a time.Duration: a value
+// that does not would wrap around, and a huge negative one could come out
+// positive and pass validation.
+func msFits(ms int64) bool {
+	const maxMs = math.MaxInt64 / int64(time.Millisecond)
+	return ms >= -maxMs && ms <= maxMs
 }
 
 // optString reads an optional C string option ("" for NULL).

@@ -252,8 +252,14 @@ func nextTimeout[T any](w *waker, try func() (T, bool, error), next func(time.Du
 	if core.ErrorCode(err) == core.CodeTimeout {
 		// Found nothing: clear the waker like an empty try does.
 		w.clear()
-		if v, ok, _ := try(); ok {
+		v, ok, err := try()
+		switch {
+		case ok:
 			return v, rcOK
+		case err != nil:
+			// A refusal is reported once: the try that took it must
+			// return it.
+			return v, streamError(err)
 		}
 		return v, rcTimeout
 	}

@@ -45,6 +45,13 @@ static void test_exchange_options(void) {
     o.handover_timeout_ms = 0;
     CHECK_ERR(hakuban_exchange_new(&bad, &o), HAKUBAN_ERR_INVALID_CONFIG, "HandoverTimeout");
     hakuban_exchange_options_init(&o);
+    /* So negative that, in nanoseconds, it would wrap around to positive. */
+    o.handover_timeout_ms = -9223372036855;
+    CHECK_ERR(hakuban_exchange_new(&bad, &o), HAKUBAN_ERR_INVALID_CONFIG, "handover_timeout_ms");
+    hakuban_exchange_options_init(&o);
+    o.rebalance_interval_ms = INT64_MIN;
+    CHECK_ERR(hakuban_exchange_new(&bad, &o), HAKUBAN_ERR_INVALID_CONFIG, "rebalance_interval_ms");
+    hakuban_exchange_options_init(&o);
     o.max_descriptor_size = (size_t)1 << 40;
     CHECK_ERR(hakuban_exchange_new(&bad, &o), HAKUBAN_ERR_INVALID_CONFIG, "max_descriptor_size");
     CHECK_ERR(hakuban_exchange_new(NULL, NULL), HAKUBAN_ERR_INVALID_ARGUMENT, "out is NULL");

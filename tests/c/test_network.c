@@ -565,6 +565,8 @@ static void test_bad_urls_and_options(void) {
                "MaxBackoff");
     BAD_OPTION(o.ping_timeout_ms = -5, HAKUBAN_ERR_INVALID_CONFIG, "PingTimeout");
     BAD_OPTION(o.ping_interval_ms = INT64_MAX, HAKUBAN_ERR_INVALID_CONFIG, "ping_interval_ms");
+    /* In nanoseconds this would wrap around to a positive timeout. */
+    BAD_OPTION(o.ping_timeout_ms = -9223372036855, HAKUBAN_ERR_INVALID_CONFIG, "ping_timeout_ms");
     BAD_OPTION(o.token_len = 3, HAKUBAN_ERR_INVALID_ARGUMENT, "token is NULL");
     char big[5000];
     memset(big, 'x', sizeof big);
@@ -601,6 +603,7 @@ static void test_bad_urls_and_options(void) {
     } while (0)
     BAD_LISTENER(lo.path = "no-slash", HAKUBAN_ERR_INVALID_CONFIG, "must start with /");
     BAD_LISTENER(lo.ping_interval_ms = -1, HAKUBAN_ERR_INVALID_CONFIG, "PingInterval");
+    BAD_LISTENER(lo.ping_interval_ms = INT64_MIN, HAKUBAN_ERR_INVALID_CONFIG, "ping_interval_ms");
     BAD_LISTENER(lo.tls_key_file = "/nonexistent/key.pem", HAKUBAN_ERR_INVALID_CONFIG,
                  "needs both a certificate and a key");
     BAD_LISTENER((lo.tls_cert_file = "/nonexistent/c.pem", lo.tls_key_file = "/nonexistent/k.pem"),
