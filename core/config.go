@@ -4,12 +4,17 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
+
+	"github.com/hakuban/hakuban/core/internal/wire"
 )
 
 // Config configures an Exchange. Start from DefaultConfig and change what you
 // need; NewExchange validates it.
 type Config struct {
-	// Name identifies the exchange in snapshots, logs and (later) handshakes.
+	// Name identifies the exchange in snapshots, logs and handshakes (the
+	// default name of its connectors and listeners): valid UTF-8 of at
+	// most 256 bytes.
 	Name string
 	// Limits bound the descriptors contracts may name.
 	Limits DescriptorLimits
@@ -50,6 +55,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("core: config limits: %w", err)
 	}
 	switch {
+	case len(c.Name) > wire.MaxNameLen || !utf8.ValidString(c.Name):
+		return fmt.Errorf("core: Name must be valid UTF-8 of at most %d bytes (handshakes carry it): %w", wire.MaxNameLen, ErrInvalidConfig)
 	case !(c.RebalanceThreshold > 0 && c.RebalanceThreshold < 1):
 		return fmt.Errorf("core: RebalanceThreshold %v not in (0,1): %w", c.RebalanceThreshold, ErrInvalidConfig)
 	case c.RebalanceInterval <= 0:

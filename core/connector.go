@@ -291,8 +291,9 @@ func (ex *Exchange) Connect(opts ConnectorOptions) (*Connector, error) {
 	return c, nil
 }
 
-// Close stops the connector: it closes the link (close code 4004, going
-// away), stops reconnecting and waits for its goroutines. It is
+// Close stops the connector: it closes the link, or the handshake under
+// way, with close code 1000 (normal closure: the upstream does not expect
+// it back), stops reconnecting and waits for its goroutines. It is
 // idempotent.
 func (c *Connector) Close() error {
 	c.cancel(errNormalClose)
@@ -421,7 +422,9 @@ func (c *Connector) run(ctx context.Context) {
 // dial opens a transport to u and runs the client handshake.
 func (c *Connector) dial(ctx context.Context, u string) (transport, linkPeer, error) {
 	timing := linkTiming{pingInterval: c.opts.PingInterval, pingTimeout: c.opts.PingTimeout, closeTimeout: c.opts.CloseTimeout}
-	t, err := dialWS(ctx, u, c.opts.TLS, c.opts.DialTimeout, timing, c.opts.Limits.MaxFrame)
+	// Until the Welcome, frames are bounded by the handshake's limit
+	// (PROTOCOL.md §12); clientHandshake then applies ours.
+	t, err := dialWS(ctx, u, c.opts.TLS, c.opts.DialTimeout, timing, wire.MaxHandshakeFrame)
 	if err != nil {
 		return nil, linkPeer{}, err
 	}

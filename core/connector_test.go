@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -385,4 +386,56 @@ func hungServer(t *testing.T, welcome bool) string {
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(stop) })
 	return wsURL(srv)
+}
+
+// PROTOCOL.md §13.1: 1000 (normal closure) is sent when "the user closed
+// the connector", during the handshake too (not 4004, which says
+// "reconnect elsewhere").
+func TestConnectorCloseDuringHandshakeSendsNormalClosure(t *testing.T) {
+	hello := make(chan struct{})
+	url, closed := fakeUpstream(t, func(context.Context, *websocket.Conn) error {
+		close(hello) // and no Welcome
+		return nil
+	})
+	o := fastConnector(url)
+	o.HandshakeTimeout = time.Minute
+	c, err := netExchange(t, "down").Connect(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-hello:
+	case <-time.After(10 * time.Second):
+		c.Close()
+		t.Fatal("no Hello within 10s")
+	}
+	within(t, 5*time.Second, "Connector.Close", c.Close)
+	expectClose(t, closed, websocket.StatusNormalClosure)
+}
+
+// A redirect is not followed: it could take the Hello and its token to
+// another host, or from wss:// to ws://. The attempt fails like any answer
+// but 101, and the connector keeps to its own addresses.
+func TestConnectorDoesNotFollowRedirects(t *testing.T) {
+	l := testListener(t, netExchange(t, "up"))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, l.URL(), http.StatusFound)
+	}))
+	t.Cleanup(srv.Close)
+	c := testConnect(t, netExchange(t, "down"), fastConnector(wsURL(srv)))
+	st := waitStatus(t, c, "a failed attempt", func(s ConnectorStatus) bool { return s.Failures >= 1 || s.State == ConnectorConnected })
+	if st.State == ConnectorConnected || st.LastError == nil || !strings.Contains(st.LastError.Error(), "HTTP 302") {
+		t.Fatalf("status %+v, want a failure naming HTTP 302", st)
+	}
+}
+
+// Until the Welcome, the client reads under the handshake's frame limit
+// (PROTOCOL.md §12), not the link's: a huge first frame closes with 1009.
+func TestClientHandshakeBoundsTheWelcome(t *testing.T) {
+	url, closed := fakeUpstream(t, func(ctx context.Context, c *websocket.Conn) error {
+		return c.Write(ctx, websocket.MessageBinary, make([]byte, wire.MaxHandshakeFrame+1))
+	})
+	c := testConnect(t, netExchange(t, "down"), fastConnector(url))
+	expectClose(t, closed, websocket.StatusMessageTooBig)
+	c.Close()
 }

@@ -667,6 +667,16 @@ func TestBadInput(t *testing.T) {
 	if _, err := core.NewExchange(bad); !errors.Is(err, core.ErrInvalidConfig) {
 		t.Errorf("bad config: %v", err)
 	}
+	// The name goes into handshakes (as the connectors' and listeners'
+	// default): one they cannot carry is refused here, not at every
+	// connection attempt.
+	for _, name := range []string{strings.Repeat("n", 257), "bad\xff"} {
+		bad := core.DefaultConfig()
+		bad.Name = name
+		if _, err := core.NewExchange(bad); !errors.Is(err, core.ErrInvalidConfig) {
+			t.Errorf("name %q: %v", name[:min(len(name), 8)], err)
+		}
+	}
 }
 
 func TestErrorCodesTable(t *testing.T) {

@@ -71,11 +71,14 @@ func clientHandshake(ctx context.Context, t transport, hello *wire.Hello, timeou
 				errs: []error{err},
 			}
 		case ctx.Err() != nil:
-			_ = t.Close(wire.CloseGoingAway, "shutting down")
+			_ = t.Close(ownClose(ctx))
 			return linkPeer{}, fmt.Errorf("core: handshake: %w", ctx.Err())
 		case hctx.Err() != nil:
 			_ = t.Close(wire.CloseTimeout, fmt.Sprintf("no Welcome within %v", timeout))
 			return linkPeer{}, fmt.Errorf("core: handshake: upstream sent no Welcome within %v: %w", timeout, ErrConnection)
+		case violation(err):
+			_ = t.Close(wire.CloseCodeFor(err), wire.CloseReason(err))
+			return linkPeer{}, fmt.Errorf("core: handshake: bad Welcome from upstream: %w: %w", ErrProtocol, err)
 		}
 		_ = t.CloseNow()
 		return linkPeer{}, fmt.Errorf("core: handshake: %w", err)
@@ -89,6 +92,11 @@ func clientHandshake(ctx context.Context, t transport, hello *wire.Hello, timeou
 		reason := fmt.Sprintf("Welcome chose version %d.%d, we offered %d.%d", w.Major, w.Minor, hello.Major, hello.Minor)
 		_ = t.Close(wire.CloseUnsupportedVersion, reason)
 		return linkPeer{}, fmt.Errorf("core: handshake: %s: %w", reason, ErrProtocol)
+	}
+	if rl, ok := t.(readLimiter); ok {
+		// The Welcome was read under the handshake's limit; what follows
+		// is read under ours.
+		rl.setReadLimit(hello.Limits.WithDefaults().MaxFrame)
 	}
 	return linkPeer{Name: w.Name, Features: w.Features, Limits: w.Limits.WithDefaults(), Local: hello.Limits.WithDefaults(), Minor: w.Minor}, nil
 }
@@ -105,11 +113,15 @@ func serverHandshake(ctx context.Context, t transport, welcome wire.Welcome, aut
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			_ = t.Close(wire.CloseGoingAway, "shutting down")
+			_ = t.Close(ownClose(ctx))
 		case hctx.Err() != nil:
 			reason := fmt.Sprintf("no Hello within %v", timeout)
 			_ = t.Close(wire.CloseTimeout, reason)
 			return linkPeer{}, fmt.Errorf("core: handshake: %s: %w", reason, ErrConnection)
+		case violation(err):
+			// A text message, or a frame over the handshake's limit
+			// (whose 1009 the transport sent already).
+			_ = t.Close(wire.CloseCodeFor(err), wire.CloseReason(err))
 		default:
 			_ = t.CloseNow()
 		}
@@ -152,4 +164,22 @@ func serverHandshake(ctx context.Context, t transport, welcome wire.Welcome, aut
 		return linkPeer{}, fmt.Errorf("core: handshake: %w", err)
 	}
 	return linkPeer{Name: h.Name, Features: h.Features, Limits: h.Limits.WithDefaults(), Local: welcome.Limits.WithDefaults(), Minor: minor, Perms: perms, Token: token}, nil
+}
+
+// violation reports whether a read failed because the peer broke the
+// protocol (a text message, a frame over the limit), which closes with a
+// code and a reason rather than by cutting the connection.
+func violation(err error) bool {
+	return errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrTooLarge)
+}
+
+// ownClose is the close code and reason for a link our side ends: normal
+// closure when the user closed the connector or exchange (do not
+// reconnect), going away otherwise (a listener or router shutting down:
+// reconnect, elsewhere first).
+func ownClose(ctx context.Context) (wire.CloseCode, string) {
+	if errors.Is(context.Cause(ctx), errNormalClose) {
+		return closeNormal, "closed"
+	}
+	return wire.CloseGoingAway, "shutting down"
 }

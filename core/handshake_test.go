@@ -3,9 +3,13 @@ package core
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/hakuban/hakuban/core/internal/wire"
 )
@@ -185,5 +189,90 @@ func TestHandshakeCancelled(t *testing.T) {
 	var lc *linkClosedError
 	if !errors.As(err, &lc) || lc.Code != wire.CloseGoingAway {
 		t.Fatalf("client saw %v, want close 4004", err)
+	}
+}
+
+// PROTOCOL.md §2: "A text message is a protocol violation (close code
+// 4000)"; §6.3: a first frame that is not one Hello closes with 4000. So
+// a text message in place of the Hello is answered with 4000, as one
+// after the handshake is, not by cutting the connection.
+func TestHandshakeTextHelloClosesWith4000(t *testing.T) {
+	l := testListener(t, netExchange(t, "up"))
+	ctx := testCtx(t)
+	c, _, err := websocket.Dial(ctx, l.URL(), &websocket.DialOptions{Subprotocols: []string{wire.Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageText, []byte("hello?")); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.Read(ctx)
+	if got := websocket.CloseStatus(err); got != websocket.StatusCode(wire.CloseProtocolViolation) {
+		t.Fatalf("server answered a text Hello with %v (close status %d), want close 4000", err, got)
+	}
+}
+
+// The same on the client side (PROTOCOL.md §6: the client closes with
+// 4000 if the server's first frame is not one valid Welcome).
+func TestHandshakeTextWelcomeClosesWith4000(t *testing.T) {
+	url, closed := fakeUpstream(t, func(ctx context.Context, c *websocket.Conn) error {
+		return c.Write(ctx, websocket.MessageText, []byte("welcome?"))
+	})
+	ctx := testCtx(t)
+	tr, err := dialWS(ctx, url, nil, 5*time.Second, linkTiming{closeTimeout: time.Second}, wire.DefaultMaxFrame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.CloseNow()
+	if _, err := clientHandshake(ctx, tr, testHello("down"), 5*time.Second); err == nil {
+		t.Fatal("handshake with a text Welcome succeeded")
+	}
+	expectClose(t, closed, websocket.StatusCode(wire.CloseProtocolViolation))
+}
+
+// fakeUpstream serves one WebSocket upgrade selecting hakuban's
+// subprotocol: it reads the Hello, runs answer (nil: answers nothing),
+// then reads until the client closes. closed receives the error that
+// ended it: the client's close status is websocket.CloseStatus of it.
+func fakeUpstream(t *testing.T, answer func(ctx context.Context, c *websocket.Conn) error) (url string, closed <-chan error) {
+	t.Helper()
+	got := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{wire.Subprotocol}})
+		if err != nil {
+			got <- err
+			return
+		}
+		defer c.CloseNow()
+		ctx := r.Context()
+		if _, _, err := c.Read(ctx); err != nil { // the Hello
+			got <- err
+			return
+		}
+		if answer != nil {
+			if err := answer(ctx, c); err != nil {
+				got <- err
+				return
+			}
+		}
+		_, _, err = c.Read(ctx)
+		got <- err
+	}))
+	t.Cleanup(srv.Close)
+	return wsURL(srv), got
+}
+
+// expectClose waits for a fakeUpstream's end and checks the close status
+// the client sent.
+func expectClose(t *testing.T, closed <-chan error, want websocket.StatusCode) {
+	t.Helper()
+	select {
+	case err := <-closed:
+		if st := websocket.CloseStatus(err); st != want {
+			t.Fatalf("the upstream saw %v (close status %d), want %d", err, st, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream saw nothing within 10s")
 	}
 }

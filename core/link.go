@@ -271,19 +271,20 @@ func (ex *Exchange) runLink(parent context.Context, t transport, role linkRole, 
 	if errors.As(context.Cause(ctx), &ab) {
 		code, reason, err = ab.code, wire.TruncateReason(ab.reason), ab
 	} else if errors.Is(err, context.Canceled) {
-		// Our side ended the link: the user closed the connector or the
-		// exchange (normal closure, do not reconnect), or a listener or
-		// router shuts down (going away, reconnect elsewhere).
-		code, reason = wire.CloseGoingAway, "shutting down"
-		if errors.Is(context.Cause(parent), errNormalClose) {
-			code, reason = closeNormal, "closed"
-		}
+		// Our side ended the link.
+		code, reason = ownClose(parent)
+	}
+	// Close bounds itself (the transport's close timeout); this bound is
+	// for a transport that fails to.
+	bound := 5 * time.Second
+	if b, ok := t.(interface{ closeBound() time.Duration }); ok {
+		bound = b.closeBound() + time.Second
 	}
 	closed := make(chan struct{})
 	go func() { t.Close(code, reason); close(closed) }()
 	select {
 	case <-closed:
-	case <-time.After(5 * time.Second):
+	case <-time.After(bound):
 		t.CloseNow()
 	}
 	wg.Wait()

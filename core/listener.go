@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hakuban/hakuban/core/internal/wire"
 )
@@ -102,8 +103,8 @@ func (o ListenerOptions) Validate() error {
 	if o.Path != "" && !strings.HasPrefix(o.Path, "/") {
 		return fmt.Errorf("core: listener: Path %q must start with /: %w", o.Path, ErrInvalidConfig)
 	}
-	if len(o.Name) > wire.MaxNameLen {
-		return fmt.Errorf("core: listener: Name longer than %d bytes: %w", wire.MaxNameLen, ErrInvalidConfig)
+	if len(o.Name) > wire.MaxNameLen || !utf8.ValidString(o.Name) {
+		return fmt.Errorf("core: listener: Name must be valid UTF-8 of at most %d bytes: %w", wire.MaxNameLen, ErrInvalidConfig)
 	}
 	for _, f := range []struct {
 		name string
@@ -221,7 +222,14 @@ func (ex *Exchange) Listen(opts ListenerOptions) (*Listener, error) {
 			}
 			l.ServeHTTP(w, r)
 		}),
+		// An unauthenticated peer costs at most the handshake timeout
+		// (PROTOCOL.md §16): a request that is not an upgrade, and the
+		// keep-alive connection after it, too. Hijacking clears the
+		// deadlines, so links are not bounded by them.
 		ReadHeaderTimeout: l.opts.HandshakeTimeout,
+		ReadTimeout:       l.opts.HandshakeTimeout,
+		WriteTimeout:      l.opts.HandshakeTimeout,
+		IdleTimeout:       l.opts.HandshakeTimeout,
 		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
 	}
 	l.wg.Add(1)

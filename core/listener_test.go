@@ -1,12 +1,15 @@
 package core
 
 import (
+	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +46,8 @@ func TestListenerOptionsValidate(t *testing.T) {
 		"relative path":    func(o *ListenerOptions) { o.Path = "hakuban" },
 		"negative timeout": func(o *ListenerOptions) { o.HandshakeTimeout = -1 },
 		"bad limits":       func(o *ListenerOptions) { o.Limits.MaxStateData = 1 },
+		"name not UTF-8":   func(o *ListenerOptions) { o.Name = "bad\xff" },
+		"name too long":    func(o *ListenerOptions) { o.Name = strings.Repeat("n", wire.MaxNameLen+1) },
 	} {
 		o := DefaultListenerOptions()
 		change(&o)
@@ -277,5 +282,39 @@ func TestTLSLinks(t *testing.T) {
 	st = waitStatus(t, c3, "client refused", func(s ConnectorStatus) bool { return s.LastError != nil })
 	if st.State == ConnectorConnected {
 		t.Errorf("a client without certificate connected")
+	}
+}
+
+// An HTTP/1.1 connection whose request was answered without an upgrade
+// (wrong path, no subprotocol) is closed once idle for the handshake
+// timeout: unauthenticated clients cannot hold sockets open (PROTOCOL.md
+// §16).
+func TestListenerDropsIdleConnections(t *testing.T) {
+	const hs = 100 * time.Millisecond
+	l := testListener(t, netExchange(t, "up"), func(o *ListenerOptions) { o.HandshakeTimeout = hs })
+	conn, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /not-hakuban HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// The server should drop the idle connection after about the
+	// handshake timeout; give it 30 times that.
+	_ = conn.SetReadDeadline(time.Now().Add(30 * hs))
+	_, err = br.ReadByte()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("idle connection still open %v after the response (handshake timeout %v)", 30*hs, hs)
 	}
 }

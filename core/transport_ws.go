@@ -383,6 +383,10 @@ func (t *wsTransport) Close(code wire.CloseCode, reason string) error {
 	return nil
 }
 
+// closeBound is how long Close may take: the close timeout, after which
+// it cuts the connection.
+func (t *wsTransport) closeBound() time.Duration { return t.timing.closeTimeout }
+
 // startClose runs the library's close handshake in its own goroutine, once:
 // it can block for seconds, and nobody may wait on it holding a lock.
 func (t *wsTransport) startClose(code wire.CloseCode, reason string) {
@@ -570,7 +574,12 @@ func dialWS(ctx context.Context, url string, tlsConf *tls.Config, timeout time.D
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
-		HTTPClient:      &http.Client{Transport: tr},
+		// A redirect is not followed: it could lead the Hello, and its
+		// token, to another host or from wss:// to ws://. It fails the
+		// attempt like any other answer but 101.
+		HTTPClient: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}},
 		Subprotocols:    []string{wire.Subprotocol},
 		CompressionMode: websocket.CompressionDisabled, // the framing speaks no extension
 	})
