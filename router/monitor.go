@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/hakuban/hakuban/core"
@@ -43,15 +44,32 @@ type MonitorUpstream struct {
 }
 
 // monitorDescriptor names the router's monitor object.
-func monitorDescriptor(cfg Config, urls []string) core.ObjectDescriptor {
-	return core.MustObjectDescriptor(map[string]any{"hakuban_router": cfg.Name, "listen": urls},
-		core.MustTagDescriptor(cfg.MonitorTag))
+func monitorDescriptor(cfg Config, urls []string) (core.ObjectDescriptor, error) {
+	tag, err := core.NewTagDescriptor(cfg.MonitorTag)
+	if err != nil {
+		return core.ObjectDescriptor{}, err
+	}
+	return core.NewObjectDescriptor(map[string]any{"hakuban_router": cfg.Name, "listen": urls}, tag)
 }
 
-// startMonitor exposes the monitor object and starts its goroutine. Called
-// by Start with r.mu held.
-func (r *Router) startMonitor(urls []string) error {
-	d := monitorDescriptor(r.cfg, urls)
+// monitorTrafficEvery: a monitor value that differs from the last one
+// sent only in its traffic counters (bytes, frames, states...) is sent
+// once every this many intervals. Sending a version moves those counters,
+// so without it an idle router would publish a new version every interval.
+const monitorTrafficEvery = 10
+
+// startMonitor exposes the monitor object and starts its goroutine, which
+// reads the listeners and connector given here (they do not change after
+// Start) and never takes r.mu. Called by Start with r.mu held.
+func (r *Router) startMonitor(listeners []*core.Listener, connector *core.Connector) error {
+	urls := make([]string, len(listeners))
+	for i, l := range listeners {
+		urls[i] = l.URL()
+	}
+	d, err := monitorDescriptor(r.cfg, urls)
+	if err != nil {
+		return err
+	}
 	c, err := r.ex.ExposeObject(d, 1)
 	if err != nil {
 		return err
@@ -69,22 +87,28 @@ func (r *Router) startMonitor(urls []string) error {
 			if err != nil {
 				return
 			}
-			r.publish(ctx, d, sink)
+			r.publish(ctx, d, sink, listeners, connector)
 		}
 	}()
 	return nil
 }
 
 // publish writes the monitor value through sink until the assignment
-// ends.
-func (r *Router) publish(ctx context.Context, d core.ObjectDescriptor, sink *core.ObjectStateSink) {
+// ends: at once, then every interval when it changed, and when only its
+// traffic counters changed, every monitorTrafficEvery intervals.
+func (r *Router) publish(ctx context.Context, d core.ObjectDescriptor, sink *core.ObjectStateSink, listeners []*core.Listener, connector *core.Connector) {
 	tick := time.NewTicker(r.cfg.MonitorInterval)
 	defer tick.Stop()
-	var last []byte
+	var last, lastShape []byte
+	quiet := 0 // intervals since the last send
 	for {
-		st, err := core.NewJSONState(r.monitorValue(d))
-		if err == nil && !bytes.Equal(st.Data, last) {
-			last = st.Data
+		v := monitorValue(r.cfg.Name, r.ex, d, listeners, connector)
+		st, err := core.NewJSONState(v)
+		shape, err2 := core.NewJSONState(withoutTraffic(v))
+		quiet++
+		if err == nil && err2 == nil && !bytes.Equal(st.Data, last) &&
+			(!bytes.Equal(shape.Data, lastShape) || quiet >= monitorTrafficEvery) {
+			last, lastShape, quiet = st.Data, shape.Data, 0
 			if err := sink.Send(st); err != nil {
 				return // revoked or closed
 			}
@@ -99,12 +123,26 @@ func (r *Router) publish(ctx context.Context, d core.ObjectDescriptor, sink *cor
 	}
 }
 
+// withoutTraffic returns v with its traffic counters zeroed (a copy: v's
+// slices are not changed), to tell whether anything else changed.
+func withoutTraffic(v MonitorValue) MonitorValue {
+	v.Links = slices.Clone(v.Links)
+	for i := range v.Links {
+		l := &v.Links[i]
+		l.BytesIn, l.BytesOut, l.FramesIn, l.FramesOut = 0, 0, 0, 0
+	}
+	v.Snapshot.Counters = core.Counters{}
+	v.Snapshot.Links = slices.Clone(v.Snapshot.Links)
+	for i := range v.Snapshot.Links {
+		l := &v.Snapshot.Links[i]
+		l.BytesIn, l.BytesOut, l.FramesIn, l.FramesOut = 0, 0, 0, 0
+	}
+	return v
+}
+
 // monitorValue gathers the router's state.
-func (r *Router) monitorValue(self core.ObjectDescriptor) MonitorValue {
-	r.mu.Lock()
-	listeners, connector := r.listeners, r.connector
-	r.mu.Unlock()
-	v := MonitorValue{Router: r.cfg.Name, Listen: []string{}, Links: []core.LinkInfo{}, Snapshot: r.ex.Snapshot()}
+func monitorValue(name string, ex *core.Exchange, self core.ObjectDescriptor, listeners []*core.Listener, connector *core.Connector) MonitorValue {
+	v := MonitorValue{Router: name, Listen: []string{}, Links: []core.LinkInfo{}, Snapshot: ex.Snapshot()}
 	for _, l := range listeners {
 		v.Listen = append(v.Listen, l.URL())
 		v.Links = append(v.Links, l.Links()...)

@@ -58,8 +58,10 @@ type Config struct {
 	// served (host:port, port 0 allowed); empty disables them.
 	MetricsAddr string
 	// AddrFile, when set, receives the bound listen addresses, one
-	// host:port per line, once all are bound (written atomically, removed
-	// by Close), for tests and scripts that start a router on port 0.
+	// host:port per line, once all are bound (written atomically), for
+	// tests and scripts that start a router on port 0. Start removes a
+	// file left behind first; Close removes it as it stops accepting,
+	// before draining the links.
 	AddrFile string
 	// Limits are what the router accepts on every link.
 	Limits core.LinkLimits
@@ -83,7 +85,9 @@ type Config struct {
 	// contracts. It is produced only while observed.
 	MonitorTag string
 	// MonitorInterval is how often the monitor object is refreshed while
-	// observed. Default 1 s.
+	// observed, when it changed. A change of its traffic counters alone
+	// (which sending the object itself causes) is published every 10
+	// intervals. Default 1 s.
 	MonitorInterval time.Duration
 }
 
@@ -141,6 +145,11 @@ func (c Config) Validate() error {
 	}
 	if c.MonitorInterval < 0 || (c.MonitorTag != "" && c.MonitorInterval == 0) {
 		return fmt.Errorf("router: monitor interval %v must be positive", c.MonitorInterval)
+	}
+	if c.MonitorTag != "" {
+		if _, err := core.NewTagDescriptor(c.MonitorTag); err != nil {
+			return fmt.Errorf("router: monitor tag: %w", err)
+		}
 	}
 	return nil
 }
@@ -312,6 +321,11 @@ func (r *Router) Start(ctx context.Context) error {
 		return errors.New("router: Start called twice or after Close")
 	}
 	r.state = stateRunning
+	if r.cfg.AddrFile != "" {
+		// A file left by a router that died must not name its dead
+		// address while this one starts (or fails to).
+		_ = os.Remove(r.cfg.AddrFile)
+	}
 	// On failure, undo what was started; the lock is held throughout, so
 	// a concurrent Close waits and then finds nothing left to close.
 	fail := func(err error) error {
@@ -367,11 +381,7 @@ func (r *Router) Start(ctx context.Context) error {
 		r.connector = c
 	}
 	if r.cfg.MonitorTag != "" {
-		urls := make([]string, len(r.listeners))
-		for i, l := range r.listeners {
-			urls[i] = l.URL()
-		}
-		if err := r.startMonitor(urls); err != nil {
+		if err := r.startMonitor(r.listeners, r.connector); err != nil {
 			return fail(fmt.Errorf("router: monitor: %w", err))
 		}
 	}
@@ -491,6 +501,12 @@ func (r *Router) Close() error {
 		listeners, connector, metrics, monitorStop := r.listeners, r.connector, r.metrics, r.monitorStop
 		r.mu.Unlock()
 		r.log.Info("hakuban: router shutting down")
+		if r.cfg.AddrFile != "" && len(listeners) > 0 {
+			// Stop advertising before draining: the listeners stop
+			// accepting now, and a second signal may end the process
+			// before the links are closed.
+			os.Remove(r.cfg.AddrFile)
+		}
 		var wg sync.WaitGroup
 		for _, l := range listeners {
 			wg.Add(1)
@@ -514,9 +530,6 @@ func (r *Router) Close() error {
 			metrics.Close()
 		}
 		r.wg.Wait()
-		if r.cfg.AddrFile != "" && len(listeners) > 0 {
-			os.Remove(r.cfg.AddrFile)
-		}
 		r.ex.Close()
 		r.log.Info("hakuban: router stopped")
 	})

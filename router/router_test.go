@@ -107,6 +107,7 @@ func TestConfigValidate(t *testing.T) {
 		"log format":       func(c *router.Config) { c.LogFormat = "xml" },
 		"limits":           func(c *router.Config) { c.Limits.MaxFrame = 1 },
 		"monitor interval": func(c *router.Config) { c.MonitorTag, c.MonitorInterval = "routers", 0 },
+		"monitor tag":      func(c *router.Config) { c.MonitorTag = "bad\xff" },
 	} {
 		cfg := router.DefaultConfig()
 		change(&cfg)

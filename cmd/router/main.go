@@ -17,10 +17,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -103,11 +105,13 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 0
 	case sig := <-sigs:
 		log.Warn("hakuban: second signal, exiting at once", "signal", sig.String())
-		return 1
 	case <-timer.C:
 		log.Error("hakuban: shutdown did not finish in time, exiting")
-		return 1
 	}
+	if o.cfg.AddrFile != "" {
+		os.Remove(o.cfg.AddrFile) // Close may not have got that far
+	}
+	return 1
 }
 
 type options struct {
@@ -129,25 +133,28 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return def
 	}
 	var errs []error
-	envInt := func(name string, def int) int {
+	// envErrs: environment values that do not parse, by flag; they count
+	// only when the command line does not set that flag.
+	envErrs := map[string]error{}
+	envInt := func(flagName, name string, def int) int {
 		s := getenv(name)
 		if s == "" {
 			return def
 		}
 		v, err := strconv.Atoi(s)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("$%s: %w", name, err))
+			envErrs[flagName] = fmt.Errorf("$%s: %w", name, err)
 		}
 		return v
 	}
-	envDuration := func(name string, def time.Duration) time.Duration {
+	envDuration := func(flagName, name string, def time.Duration) time.Duration {
 		s := getenv(name)
 		if s == "" {
 			return def
 		}
 		v, err := time.ParseDuration(s)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("$%s: %w", name, err))
+			envErrs[flagName] = fmt.Errorf("$%s: %w", name, err)
 		}
 		return v
 	}
@@ -166,16 +173,16 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	})
 	fs.StringVar(&c.LogLevel, "log-level", env("HAKUBAN_LOG_LEVEL", c.LogLevel), "`level`: debug, info, warn or error ($HAKUBAN_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("HAKUBAN_LOG_FORMAT", c.LogFormat), "`format` of the logs on stderr: text or json ($HAKUBAN_LOG_FORMAT)")
-	fs.IntVar(&c.Limits.MaxFrame, "max-frame", envInt("HAKUBAN_MAX_FRAME", c.Limits.MaxFrame), "largest frame accepted, `bytes` ($HAKUBAN_MAX_FRAME)")
-	fs.IntVar(&c.Limits.MaxStateData, "max-state", envInt("HAKUBAN_MAX_STATE", c.Limits.MaxStateData), "largest state accepted, `bytes`; --max-frame must exceed it by 64 KiB ($HAKUBAN_MAX_STATE)")
-	fs.IntVar(&c.Limits.MaxDescriptor, "max-descriptor", envInt("HAKUBAN_MAX_DESCRIPTOR", c.Limits.MaxDescriptor), "largest descriptor accepted, `bytes` ($HAKUBAN_MAX_DESCRIPTOR)")
-	fs.IntVar(&c.Limits.MaxObjects, "max-objects", envInt("HAKUBAN_MAX_OBJECTS", c.Limits.MaxObjects), "most objects one peer may declare at once, `count` ($HAKUBAN_MAX_OBJECTS)")
-	fs.IntVar(&c.Limits.MaxTags, "max-tags", envInt("HAKUBAN_MAX_TAGS", c.Limits.MaxTags), "most tags one peer may declare at once, `count` ($HAKUBAN_MAX_TAGS)")
-	fs.DurationVar(&c.PingInterval, "ping-interval", envDuration("HAKUBAN_PING_INTERVAL", 0), "time between pings on every link (default 4s, $HAKUBAN_PING_INTERVAL)")
-	fs.DurationVar(&c.PingTimeout, "ping-timeout", envDuration("HAKUBAN_PING_TIMEOUT", 0), "a link whose pong takes longer is dead (default 5s, $HAKUBAN_PING_TIMEOUT)")
-	fs.DurationVar(&c.CloseTimeout, "close-timeout", envDuration("HAKUBAN_CLOSE_TIMEOUT", c.CloseTimeout), "bound on closing each link at shutdown ($HAKUBAN_CLOSE_TIMEOUT)")
+	fs.IntVar(&c.Limits.MaxFrame, "max-frame", envInt("max-frame", "HAKUBAN_MAX_FRAME", c.Limits.MaxFrame), "largest frame accepted, `bytes` ($HAKUBAN_MAX_FRAME)")
+	fs.IntVar(&c.Limits.MaxStateData, "max-state", envInt("max-state", "HAKUBAN_MAX_STATE", c.Limits.MaxStateData), "largest state accepted, `bytes`; --max-frame must exceed it by 64 KiB ($HAKUBAN_MAX_STATE)")
+	fs.IntVar(&c.Limits.MaxDescriptor, "max-descriptor", envInt("max-descriptor", "HAKUBAN_MAX_DESCRIPTOR", c.Limits.MaxDescriptor), "largest descriptor accepted, `bytes` ($HAKUBAN_MAX_DESCRIPTOR)")
+	fs.IntVar(&c.Limits.MaxObjects, "max-objects", envInt("max-objects", "HAKUBAN_MAX_OBJECTS", c.Limits.MaxObjects), "most objects one peer may declare at once, `count` ($HAKUBAN_MAX_OBJECTS)")
+	fs.IntVar(&c.Limits.MaxTags, "max-tags", envInt("max-tags", "HAKUBAN_MAX_TAGS", c.Limits.MaxTags), "most tags one peer may declare at once, `count` ($HAKUBAN_MAX_TAGS)")
+	fs.DurationVar(&c.PingInterval, "ping-interval", envDuration("ping-interval", "HAKUBAN_PING_INTERVAL", 0), "time between pings on every link (default 4s, $HAKUBAN_PING_INTERVAL)")
+	fs.DurationVar(&c.PingTimeout, "ping-timeout", envDuration("ping-timeout", "HAKUBAN_PING_TIMEOUT", 0), "a link whose pong takes longer is dead (default 5s, $HAKUBAN_PING_TIMEOUT)")
+	fs.DurationVar(&c.CloseTimeout, "close-timeout", envDuration("close-timeout", "HAKUBAN_CLOSE_TIMEOUT", c.CloseTimeout), "bound on closing each link at shutdown ($HAKUBAN_CLOSE_TIMEOUT)")
 	fs.StringVar(&c.MonitorTag, "monitor-tag", env("HAKUBAN_MONITOR_TAG", ""), "publish the router's own state as an object with this `tag`, for clients to observe ($HAKUBAN_MONITOR_TAG)")
-	fs.DurationVar(&c.MonitorInterval, "monitor-interval", envDuration("HAKUBAN_MONITOR_INTERVAL", c.MonitorInterval), "refresh period of the monitor object while observed ($HAKUBAN_MONITOR_INTERVAL)")
+	fs.DurationVar(&c.MonitorInterval, "monitor-interval", envDuration("monitor-interval", "HAKUBAN_MONITOR_INTERVAL", c.MonitorInterval), "refresh period of the monitor object while observed ($HAKUBAN_MONITOR_INTERVAL)")
 	var serverTLS, upstreamTLS router.TLSFiles
 	fs.StringVar(&serverTLS.Cert, "tls-cert", env("HAKUBAN_TLS_CERT", ""), "PEM certificate `file`: serve wss:// instead of ws:// ($HAKUBAN_TLS_CERT)")
 	fs.StringVar(&serverTLS.Key, "tls-key", env("HAKUBAN_TLS_KEY", ""), "PEM private key `file` for --tls-cert ($HAKUBAN_TLS_KEY)")
@@ -193,6 +200,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
+	for _, f := range slices.Sorted(maps.Keys(envErrs)) {
+		errs = append(errs, envErrs[f])
 	}
 	if !serverTLS.IsZero() {
 		cfg, err := serverTLS.ServerConfig()
@@ -215,11 +226,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		}
 		c.UpstreamToken = bytes.TrimSpace(token)
 	}
-	if len(errs) > 0 {
+	// With --version nothing else is used: no error stops it.
+	if len(errs) > 0 && !o.version {
 		return o, errors.Join(errs...)
 	}
 	var err error
-	if c.RebalanceThreshold, err = strconv.ParseFloat(threshold, 64); err != nil {
+	if c.RebalanceThreshold, err = strconv.ParseFloat(threshold, 64); err != nil && !o.version {
 		return o, fmt.Errorf("rebalance threshold %q: %w", threshold, err)
 	}
 	c.Listen, c.Upstreams = listen.values, upstream.values

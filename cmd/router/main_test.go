@@ -94,3 +94,20 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 		t.Errorf("stderr does not say why: %s", stderr.String())
 	}
 }
+
+// A flag on the command line replaces its environment default, even one
+// that does not parse; and --version works whatever the environment.
+func TestFlagOverridesBadEnvironment(t *testing.T) {
+	env := envOf("HAKUBAN_MAX_FRAME", "big", "HAKUBAN_PING_INTERVAL", "soon")
+	o, err := parseFlags([]string{"--max-frame", "20000000", "--ping-interval", "1s"}, env, io.Discard)
+	if err != nil {
+		t.Fatalf("flags given, environment ignored, yet: %v", err)
+	}
+	if o.cfg.Limits.MaxFrame != 20000000 || o.cfg.PingInterval != time.Second {
+		t.Errorf("max frame %d, ping interval %v", o.cfg.Limits.MaxFrame, o.cfg.PingInterval)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"--version"}, env, &stdout, &stderr); code != 0 || stdout.Len() == 0 {
+		t.Errorf("--version with a bad $HAKUBAN_MAX_FRAME: exit %d, %s", code, stderr.String())
+	}
+}
