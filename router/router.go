@@ -364,7 +364,13 @@ func (r *Router) Start(ctx context.Context) error {
 			return fail(fmt.Errorf("router: metrics: %w", err))
 		}
 		r.metricsLn = ln
-		srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{
+			Handler:           r.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       time.Minute,
+			// net/http's own errors go to the router's log, in its format.
+			ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
+		}
 		r.metrics = srv
 		r.wg.Add(1)
 		go func() {
@@ -527,7 +533,13 @@ func (r *Router) Close() error {
 			monitorStop()
 		}
 		if metrics != nil {
-			metrics.Close()
+			// A scrape under way may finish (briefly: the links are
+			// closed already).
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			if metrics.Shutdown(ctx) != nil {
+				metrics.Close()
+			}
+			cancel()
 		}
 		r.wg.Wait()
 		r.ex.Close()
