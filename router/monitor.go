@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"context"
+	"os"
 	"slices"
 	"time"
 
@@ -11,10 +12,13 @@ import (
 
 // The monitor publishes the router's own state as a hakuban object, so any
 // client can watch a router with ordinary contracts (SPEC §3.4,
-// --monitor-tag): the object {"hakuban_router": <name>, "listen": [<bound
-// addresses>]} tagged with Config.MonitorTag (a JSON string). Observe the
-// tag to see every router of the tree: the routers' expose contracts
-// travel upstream like any other.
+// --monitor-tag): the object {"hakuban_router": <name>, "host": <host
+// name>, "listen": [<bound addresses>]} tagged with Config.MonitorTag (a
+// JSON string). Observe the tag to see every router of the tree: the
+// routers' expose contracts travel upstream like any other. The host name
+// keeps routers apart that share a name and a listen address (containers
+// started from one image): with the same descriptor they would be one
+// object, and only the elected one would be seen.
 //
 // It is lazy like every exposer: the router is only asked to produce the
 // object while somebody observes it, and then writes the newest
@@ -49,7 +53,8 @@ func monitorDescriptor(cfg Config, urls []string) (core.ObjectDescriptor, error)
 	if err != nil {
 		return core.ObjectDescriptor{}, err
 	}
-	return core.NewObjectDescriptor(map[string]any{"hakuban_router": cfg.Name, "listen": urls}, tag)
+	host, _ := os.Hostname() // "" when unknown
+	return core.NewObjectDescriptor(map[string]any{"hakuban_router": cfg.Name, "host": host, "listen": urls}, tag)
 }
 
 // monitorTrafficEvery: a monitor value that differs from the last one
