@@ -58,6 +58,11 @@ type ListenerOptions struct {
 	// CloseTimeout bounds the graceful close of each link, also when the
 	// listener closes. Default 2 s.
 	CloseTimeout time.Duration
+	// MaxHandshakes bounds the connections between the upgrade request
+	// and the end of the handshake (not yet authenticated): more upgrades
+	// are answered HTTP 503, and their clients retry. Established links
+	// do not count. Default 1024.
+	MaxHandshakes int
 	// Logger receives connection events; nil logs nothing.
 	Logger *slog.Logger
 }
@@ -75,6 +80,7 @@ func DefaultListenerOptions() ListenerOptions {
 		PingTimeout:      wire.DefaultPingTimeout,
 		HandshakeTimeout: wire.DefaultHandshakeTimeout,
 		CloseTimeout:     defaultCloseTimeout,
+		MaxHandshakes:    1024,
 	}
 }
 
@@ -85,6 +91,9 @@ func (o ListenerOptions) withDefaults() ListenerOptions {
 	}
 	if o.Path == "" {
 		o.Path = d.Path
+	}
+	if o.MaxHandshakes == 0 {
+		o.MaxHandshakes = d.MaxHandshakes
 	}
 	for _, f := range []struct{ v, def *time.Duration }{
 		{&o.PingInterval, &d.PingInterval}, {&o.PingTimeout, &d.PingTimeout},
@@ -102,6 +111,9 @@ func (o ListenerOptions) withDefaults() ListenerOptions {
 func (o ListenerOptions) Validate() error {
 	if o.Path != "" && !strings.HasPrefix(o.Path, "/") {
 		return fmt.Errorf("core: listener: Path %q must start with /: %w", o.Path, ErrInvalidConfig)
+	}
+	if o.MaxHandshakes < 0 {
+		return fmt.Errorf("core: listener: MaxHandshakes %d is negative: %w", o.MaxHandshakes, ErrInvalidConfig)
 	}
 	if len(o.Name) > wire.MaxNameLen || !utf8.ValidString(o.Name) {
 		return fmt.Errorf("core: listener: Name must be valid UTF-8 of at most %d bytes: %w", wire.MaxNameLen, ErrInvalidConfig)
@@ -178,6 +190,7 @@ type Listener struct {
 	done   linkStats // traffic of closed links
 
 	accepted, refused atomic.Uint64
+	handshaking       atomic.Int64 // connections before the end of their handshake
 	// authGen counts Reauthorize calls: a link authorized before one
 	// and started after it checks its token again (see ServeHTTP).
 	authGen atomic.Uint64
@@ -318,6 +331,19 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.wg.Add(1)
 	l.mu.Unlock()
 	defer l.wg.Done()
+	if l.handshaking.Add(1) > int64(l.opts.MaxHandshakes) {
+		l.handshaking.Add(-1)
+		l.refused.Add(1)
+		l.log.Warn("hakuban: upgrade refused: too many handshakes under way", "remote", r.RemoteAddr, "max", l.opts.MaxHandshakes)
+		http.Error(w, "hakuban: too many handshakes under way, retry later", http.StatusServiceUnavailable)
+		return
+	}
+	handshaking := true
+	defer func() {
+		if handshaking {
+			l.handshaking.Add(-1)
+		}
+	}()
 
 	timing := linkTiming{pingInterval: l.opts.PingInterval, pingTimeout: l.opts.PingTimeout, closeTimeout: l.opts.CloseTimeout}
 	t, err := acceptWS(w, r, timing, wire.MaxHandshakeFrame)
@@ -342,6 +368,8 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	welcome := wire.Welcome{Name: l.opts.Name, Features: linkFeatures, Limits: l.opts.Limits}
 	gen := l.authGen.Load()
 	peer, err := serverHandshake(l.ctx, t, welcome, l.authorize, l.opts.HandshakeTimeout)
+	l.handshaking.Add(-1)
+	handshaking = false
 	if err != nil {
 		l.refused.Add(1)
 		l.log.Info("hakuban: handshake failed", "remote", r.RemoteAddr, "error", err)

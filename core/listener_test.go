@@ -47,6 +47,7 @@ func TestListenerOptionsValidate(t *testing.T) {
 		"negative timeout": func(o *ListenerOptions) { o.HandshakeTimeout = -1 },
 		"bad limits":       func(o *ListenerOptions) { o.Limits.MaxStateData = 1 },
 		"name not UTF-8":   func(o *ListenerOptions) { o.Name = "bad\xff" },
+		"max handshakes":   func(o *ListenerOptions) { o.MaxHandshakes = -1 },
 		"name too long":    func(o *ListenerOptions) { o.Name = strings.Repeat("n", wire.MaxNameLen+1) },
 	} {
 		o := DefaultListenerOptions()
@@ -317,4 +318,28 @@ func TestListenerDropsIdleConnections(t *testing.T) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("idle connection still open %v after the response (handshake timeout %v)", 30*hs, hs)
 	}
+}
+
+// Connections still in their handshake (not authenticated yet) are
+// bounded: past MaxHandshakes an upgrade is answered 503, established
+// links do not count, and the place frees when a handshake ends.
+func TestListenerBoundsHandshakesUnderWay(t *testing.T) {
+	up := netExchange(t, "up")
+	l := testListener(t, up, func(o *ListenerOptions) { o.MaxHandshakes = 1 })
+	// One established link: it does not count.
+	testConnect(t, netExchange(t, "linked"), fastConnector(l.URL()))
+	waitFor(t, func() bool { return l.Stats().Accepted == 1 })
+	ctx := testCtx(t)
+	// A client that upgrades and never says Hello holds the one place.
+	silent, _, err := websocket.Dial(ctx, l.URL(), &websocket.DialOptions{Subprotocols: []string{wire.Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = dialWS(ctx, l.URL(), nil, 5*time.Second, linkTiming{}, wire.MaxHandshakeFrame)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 503") {
+		t.Fatalf("second handshake under way: %v, want HTTP 503", err)
+	}
+	silent.CloseNow()
+	c := testConnect(t, netExchange(t, "later"), fastConnector(l.URL()))
+	waitStatus(t, c, "connected once the silent client left", func(s ConnectorStatus) bool { return s.State == ConnectorConnected })
 }

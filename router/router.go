@@ -74,6 +74,10 @@ type Config struct {
 	// CloseTimeout bounds the graceful close of each link at shutdown;
 	// links close in parallel. Default 2 s.
 	CloseTimeout time.Duration
+	// MaxHandshakes bounds, per listen address, the connections not yet
+	// through their handshake; more upgrades are answered HTTP 503 (see
+	// core.ListenerOptions). 0 means the default, 1024.
+	MaxHandshakes int
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	// Logs go to stderr. Both are ignored when Logger is set.
 	LogLevel, LogFormat string
@@ -200,6 +204,9 @@ func (c Config) listenerOptions(addr string) core.ListenerOptions {
 	o.Limits = c.Limits
 	o.PingInterval, o.PingTimeout = c.PingInterval, c.PingTimeout
 	o.CloseTimeout = c.CloseTimeout
+	if c.MaxHandshakes != 0 {
+		o.MaxHandshakes = c.MaxHandshakes
+	}
 	o.Logger = c.Logger
 	return o
 }

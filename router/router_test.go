@@ -108,6 +108,7 @@ func TestConfigValidate(t *testing.T) {
 		"limits":           func(c *router.Config) { c.Limits.MaxFrame = 1 },
 		"monitor interval": func(c *router.Config) { c.MonitorTag, c.MonitorInterval = "routers", 0 },
 		"monitor tag":      func(c *router.Config) { c.MonitorTag = "bad\xff" },
+		"max handshakes":   func(c *router.Config) { c.MaxHandshakes = -1 },
 	} {
 		cfg := router.DefaultConfig()
 		change(&cfg)

@@ -180,6 +180,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.IntVar(&c.Limits.MaxTags, "max-tags", envInt("max-tags", "HAKUBAN_MAX_TAGS", c.Limits.MaxTags), "most tags one peer may declare at once, `count` ($HAKUBAN_MAX_TAGS)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", envDuration("ping-interval", "HAKUBAN_PING_INTERVAL", 0), "time between pings on every link (default 4s, $HAKUBAN_PING_INTERVAL)")
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", envDuration("ping-timeout", "HAKUBAN_PING_TIMEOUT", 0), "a link whose pong takes longer is dead (default 5s, $HAKUBAN_PING_TIMEOUT)")
+	fs.IntVar(&c.MaxHandshakes, "max-handshakes", envInt("max-handshakes", "HAKUBAN_MAX_HANDSHAKES", c.MaxHandshakes), "most connections per listen address still in their handshake; more get HTTP 503 (default 1024, $HAKUBAN_MAX_HANDSHAKES)")
 	fs.DurationVar(&c.CloseTimeout, "close-timeout", envDuration("close-timeout", "HAKUBAN_CLOSE_TIMEOUT", c.CloseTimeout), "bound on closing each link at shutdown ($HAKUBAN_CLOSE_TIMEOUT)")
 	fs.StringVar(&c.MonitorTag, "monitor-tag", env("HAKUBAN_MONITOR_TAG", ""), "publish the router's own state as an object with this `tag`, for clients to observe ($HAKUBAN_MONITOR_TAG)")
 	fs.DurationVar(&c.MonitorInterval, "monitor-interval", envDuration("monitor-interval", "HAKUBAN_MONITOR_INTERVAL", c.MonitorInterval), "refresh period of the monitor object while observed ($HAKUBAN_MONITOR_INTERVAL)")

@@ -43,6 +43,7 @@ func TestParseFlagsPrecedence(t *testing.T) {
 		"HAKUBAN_REBALANCE_THRESHOLD", "0.25",
 		"HAKUBAN_LOG_LEVEL", "debug",
 		"HAKUBAN_MAX_OBJECTS", "100",
+		"HAKUBAN_MAX_HANDSHAKES", "7",
 		"HAKUBAN_PING_INTERVAL", "1s",
 		"HAKUBAN_MONITOR_TAG", "routers",
 		"HAKUBAN_AUTH_FILE", "/etc/hakuban/auth.json",
@@ -53,7 +54,7 @@ func TestParseFlagsPrecedence(t *testing.T) {
 	}
 	c := o.cfg
 	if !slices.Equal(c.Listen, []string{"127.0.0.1:1", "127.0.0.1:2"}) || !slices.Equal(c.Upstreams, []string{"ws://a:1/", "ws://b:2/"}) ||
-		c.RebalanceThreshold != 0.25 || c.LogLevel != "debug" || c.Limits.MaxObjects != 100 || c.PingInterval != time.Second || c.MonitorTag != "routers" || c.AuthFile != "/etc/hakuban/auth.json" {
+		c.RebalanceThreshold != 0.25 || c.LogLevel != "debug" || c.Limits.MaxObjects != 100 || c.MaxHandshakes != 7 || c.PingInterval != time.Second || c.MonitorTag != "routers" || c.AuthFile != "/etc/hakuban/auth.json" {
 		t.Errorf("from the environment: %+v", c)
 	}
 
