@@ -228,6 +228,12 @@ class TestBehaviour < Minitest::Test
     assert_raises(ArgumentError) { sink.send(Hakuban::ObjectState.new("x"), version: [3]) }
     sink.send("e") # made by the library: above [2]
     assert_newer observe.next(timeout: WAIT).version, [2]
+    # Outside 64 bits: refused, not wrapped into another version.
+    [[2**63], [2**64 + 5], [-(2**63) - 1]].each do |v|
+      assert_raises(Hakuban::InvalidArgumentError) { sink.send("f", version: v) }
+    end
+    sink.send("g", version: [2**63 - 1])
+    assert_equal [2**63 - 1], observe.next(timeout: WAIT).version
   end
 
   def test_binary_data_round_trips

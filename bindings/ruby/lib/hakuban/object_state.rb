@@ -28,7 +28,9 @@ module Hakuban
     JSON_FORMAT = ["JSON"].freeze
     NO_FORMAT = [].freeze
     EMPTY_DATA = "".b.freeze
-    private_constant :JSON_FORMAT, :NO_FORMAT, :EMPTY_DATA
+    INT64_MIN = -(2**63)
+    INT64_MAX = 2**63 - 1
+    private_constant :JSON_FORMAT, :NO_FORMAT, :EMPTY_DATA, :INT64_MIN, :INT64_MAX
 
     # A state to send. data is a String (sent as its bytes); format an Array
     # of Strings; version an Array of Integers (64-bit) or nil, in which case
@@ -162,6 +164,11 @@ module Hakuban
     # it); Sink#send calls it directly for plain Strings.
     def self.new_handle(s, data, format, version) # :nodoc:
       fmt = format.empty? ? nil : format_pointer(format)
+      if version&.any? { |v| v < INT64_MIN || v > INT64_MAX }
+        # pack("q*") would wrap it silently into another version.
+        raise InvalidArgumentError.new("version #{version} has an element outside 64-bit signed integers",
+                                       code: RESULT_CODES[:HAKUBAN_ERR_INVALID_ARGUMENT])
+      end
       ver = version && version.pack("q*")
       Error.check(Native.hakuban_object_state_new(s.u64, ver, version ? version.size : 0,
                                                   fmt, format.size, data, data.bytesize))
