@@ -204,9 +204,7 @@ func (c Config) listenerOptions(addr string) core.ListenerOptions {
 	o.Limits = c.Limits
 	o.PingInterval, o.PingTimeout = c.PingInterval, c.PingTimeout
 	o.CloseTimeout = c.CloseTimeout
-	if c.MaxHandshakes != 0 {
-		o.MaxHandshakes = c.MaxHandshakes
-	}
+	o.MaxHandshakes = c.MaxHandshakes // 0: the listener's default
 	o.Logger = c.Logger
 	return o
 }
