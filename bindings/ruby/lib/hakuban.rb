@@ -110,6 +110,32 @@ module Hakuban
       end
     end
 
+    # The longest timeout that is not "no limit", in seconds: the largest
+    # int64_t of milliseconds (some 292 million years). Anything longer
+    # could not be added to the clock and turned into milliseconds anyway.
+    TIMEOUT_MAX = (2**63 - 1) / 1000 # :nodoc:
+
+    # The timeout: argument of a waiting call (Stream#next,
+    # ObjectStateSink#wait_revoked, Connector#wait), in seconds, checked
+    # and normalized in one place. Returns nil for no limit (nil,
+    # Float::INFINITY or anything above TIMEOUT_MAX), 0 for "do not wait" (0
+    # or a negative timeout: a deadline already passed, so the call only
+    # looks at what is there now), else timeout itself. Raises
+    # InvalidArgumentError naming the parameter for NaN, ArgumentError for
+    # something that is not a real number.
+    def timeout_seconds(timeout, name = :timeout) # :nodoc:
+      return nil if timeout.nil?
+      unless timeout.is_a?(Numeric) && timeout.real?
+        raise ArgumentError, "#{name} must be a number of seconds or nil, not #{timeout.inspect}"
+      end
+      if timeout.respond_to?(:nan?) && timeout.nan?
+        raise Error.invalid_argument("#{name} must be a number of seconds or nil, not NaN")
+      end
+      return 0 unless timeout.positive?
+
+      timeout > TIMEOUT_MAX ? nil : timeout
+    end
+
     private
 
     # Runs the block; if contract was closed (by another thread) before or

@@ -30,6 +30,13 @@ module Hakuban
       klass = ERRORS_BY_CODE.fetch(rc, Error)
       klass.new(message.nil? || message.empty? ? "hakuban error #{rc}" : message, code: rc)
     end
+
+    # An InvalidArgumentError with message, for an argument the Ruby side
+    # refuses before it reaches the library (a NaN timeout, an option that
+    # does not fit its C type).
+    def self.invalid_argument(message) # :nodoc:
+      for_code(RESULT_CODES.fetch(:HAKUBAN_ERR_INVALID_ARGUMENT), message)
+    end
   end
 
   # libhakuban could not be loaded: not found, not loadable, or of another

@@ -16,14 +16,16 @@ module Hakuban
   class Exchange < Handle
     DROP = :hakuban_exchange_drop # :nodoc:
 
-    # Ruby option => [C field, factor from the Ruby unit to the C unit].
+    # Ruby option => [C field, kind]: :int (an Integer the C field's type
+    # holds), :ms (seconds in Ruby, milliseconds in C; see
+    # Hakuban.option_ms) or :float (as given; the library checks its range).
     OPTIONS = {
-      max_descriptor_size: [:max_descriptor_size, nil],
-      max_tags: [:max_tags, nil],
-      rebalance_threshold: [:rebalance_threshold, nil],
-      rebalance_interval: [:rebalance_interval_ms, 1000],
-      max_moves_per_interval: [:max_moves_per_interval, nil],
-      handover_timeout: [:handover_timeout_ms, 1000]
+      max_descriptor_size: [:max_descriptor_size, :int],
+      max_tags: [:max_tags, :int],
+      rebalance_threshold: [:rebalance_threshold, :float],
+      rebalance_interval: [:rebalance_interval_ms, :ms],
+      max_moves_per_interval: [:max_moves_per_interval, :int],
+      handover_timeout: [:handover_timeout_ms, :ms]
     }.freeze
     LISTS = %w[objects tags contracts links].freeze
     private_constant :OPTIONS, :LISTS
@@ -31,11 +33,15 @@ module Hakuban
     # The exchange's name (in snapshots and logs).
     attr_reader :name
 
-    # Makes an exchange. Every option is optional (the library's default):
-    # name:, max_descriptor_size: (bytes, 64 KiB), max_tags: (64),
-    # rebalance_threshold: (0.1), rebalance_interval: (seconds, 0.1),
-    # max_moves_per_interval: (64), handover_timeout: (seconds, 1.0).
-    # Raises InvalidConfigError for an option out of range.
+    # Makes an exchange. Every option is optional (nil or left out: the
+    # library's default): name:, max_descriptor_size: (bytes, 64 KiB),
+    # max_tags: (64), rebalance_threshold: (0.1), rebalance_interval:
+    # (seconds, 0.1), max_moves_per_interval: (64), handover_timeout:
+    # (seconds, 1.0). Raises InvalidArgumentError naming the option for a
+    # value its C field cannot hold (a non-Integer or negative count, one
+    # too large for the field, an infinite or NaN duration, one whose
+    # milliseconds do not fit 64 bits), InvalidConfigError for an option
+    # the library finds out of range.
     # Exchange.open does the same and, with a block, closes it afterwards.
     def initialize(name: nil, **options)
       unknown = options.keys - OPTIONS.keys
@@ -46,8 +52,14 @@ module Hakuban
       name_ptr = name && FFI::MemoryPointer.from_string(name.to_s)
       opts[:name] = name_ptr if name_ptr
       options.each do |k, v|
-        field, factor = OPTIONS.fetch(k)
-        opts[field] = factor ? (v * factor).round : v
+        next if v.nil?
+
+        field, kind = OPTIONS.fetch(k)
+        opts[field] = case kind
+                      when :int then Hakuban.option_int(v, opts, field, k)
+                      when :ms then Hakuban.option_ms(v, k)
+                      else v
+                      end
       end
       s = Scratch.get
       Error.check(Native.hakuban_exchange_new(s.u64, opts))

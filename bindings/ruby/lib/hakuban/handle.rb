@@ -42,6 +42,10 @@ module Hakuban
   # close, a concurrent close and the finalizer exactly one drops it. The
   # finalizer is built in a class method and captures only the cell, never
   # self (a finalizer that references its object keeps it alive forever).
+  #
+  # Making the readiness IO (#to_io) takes several steps (a library call,
+  # IO.for_fd), so the cell's trick does not cover it: the object's
+  # @io_lock Mutex does (see #readiness_io).
   class Handle
     # Makes the object and, with a block, yields it and closes it when the
     # block ends (also on an exception), returning the block's value.
@@ -88,14 +92,21 @@ module Hakuban
 
     # The raw library handle (an Integer). Raises ClosedError after #close.
     def handle
-      @cell.first || raise(ClosedError.new("#{self.class.name.split("::").last} is closed", code: RESULT_CODES[:HAKUBAN_ERR_CLOSED]))
+      @cell.first || raise(handle_closed_error)
     end
 
     private
 
     def init_handle(handle)
       @cell = [handle]
+      @io = nil
+      @io_closed = false
+      @io_lock = Mutex.new
       ObjectSpace.define_finalizer(self, Handle.__send__(:finalizer, @cell, self.class::DROP))
+    end
+
+    def handle_closed_error
+      ClosedError.new("#{self.class.name.split("::").last} is closed", code: RESULT_CODES[:HAKUBAN_ERR_CLOSED])
     end
 
     def before_close; end
@@ -104,20 +115,41 @@ module Hakuban
     # class's native_fd(out, handle) asks for, once. The fd belongs to the
     # handle (the library closes it with the handle), so the IO never closes
     # it; close_readiness_io closes the IO before the handle is dropped.
+    #
+    # @io_lock makes it one IO however many threads ask at once (a bare
+    # `@io ||=` would let two of them each make one, and lose one), and
+    # orders it with close_readiness_io: once that has run, no new IO is
+    # made for a handle about to be dropped (its fd about to be closed).
     def readiness_io
-      @io ||= begin
-        s = Scratch.get
-        Error.check(native_fd(s.i32, handle))
-        io = IO.for_fd(s.i32.read_int32, "r", autoclose: false)
-        io.instance_variable_set(:@hakuban_owner, self)
-        io
+      @io_lock.synchronize do
+        @io ||= begin
+          raise handle_closed_error if @io_closed
+
+          s = Scratch.get
+          Error.check(native_fd(s.i32, handle))
+          io = IO.for_fd(s.i32.read_int32, "r", autoclose: false)
+          io.instance_variable_set(:@hakuban_owner, self)
+          io
+        end
       end
     end
 
+    # Closes the IO (if one was made) and refuses to make another; #close
+    # calls it (via before_close) before dropping the handle.
     def close_readiness_io
+      io = begin
+        @io_lock.synchronize { take_readiness_io }
+      rescue ThreadError # #close in a trap handler, where no Mutex can be locked
+        take_readiness_io
+      end
+      io&.close
+    end
+
+    def take_readiness_io
+      @io_closed = true
       io = @io
       @io = nil
-      io&.close
+      io
     end
 
     def inspect_details

@@ -72,6 +72,25 @@ module Hakuban
              :ping_timeout_ms, :int64
     end
 
+    # The Integers each C integer type of the structs above holds, by its
+    # FFI type (size_t is ULONG; attach_all checks that it has 64 bits).
+    # ffi itself raises a bare RangeError for a too large value, but wraps
+    # a negative one into a huge unsigned one and truncates a Float, so the
+    # options are checked against these first (Hakuban.option_int).
+    INT_RANGES = {
+      FFI::Type::INT32 => -(2**31)..(2**31 - 1),
+      FFI::Type::UINT32 => 0..(2**32 - 1),
+      FFI::Type::INT64 => -(2**63)..(2**63 - 1),
+      FFI::Type::UINT64 => 0..(2**64 - 1),
+      FFI::Type::ULONG => 0..(2**(8 * FFI::Type::ULONG.size) - 1)
+    }.freeze
+    INT64_RANGE = INT_RANGES.fetch(FFI::Type::INT64)
+
+    # The Integers field of struct (an FFI::Struct) holds.
+    def self.field_range(struct, field)
+      INT_RANGES.fetch(struct.layout[field].type)
+    end
+
     H = :uint64 # every handle type is a uint64_t
     P = :pointer
 

@@ -23,15 +23,36 @@ module Hakuban
     alias_method :to_s, :inspect
   end
 
-  # Durations in seconds -> the library's milliseconds. nil (and 0) keep the
-  # library's default; a positive duration is at least 1 ms; a negative one
-  # stays negative, for the library to refuse (InvalidConfigError).
+  # Durations in seconds -> the library's milliseconds (an int64_t). nil
+  # (and 0) keep the library's default; a positive duration is at least
+  # 1 ms; a negative one stays negative, for the library to refuse
+  # (InvalidConfigError). A duration that is not finite (Float::INFINITY,
+  # NaN) or whose milliseconds do not fit an int64_t raises
+  # InvalidArgumentError naming the option.
   def self.option_ms(seconds, name) # :nodoc:
     return 0 if seconds.nil?
-    raise ArgumentError, "#{name} must be a number of seconds, not #{seconds.inspect}" unless seconds.is_a?(Numeric)
+    unless seconds.is_a?(Numeric) && seconds.real?
+      raise ArgumentError, "#{name} must be a number of seconds, not #{seconds.inspect}"
+    end
+    raise Error.invalid_argument("#{name} must be a finite number of seconds, not #{seconds.inspect}") unless seconds.finite?
 
     ms = seconds * 1000
-    (ms.positive? ? ms.ceil : ms.floor).to_i
+    ms = (ms.positive? ? ms.ceil : ms.floor).to_i
+    return ms if Native::INT64_RANGE.cover?(ms)
+
+    raise Error.invalid_argument("#{name} must be a number of seconds whose milliseconds fit in " \
+                                 "#{Native::INT64_RANGE}, not #{seconds.inspect}")
+  end
+
+  # An Integer option for field of struct (an FFI::Struct), checked against
+  # the field's C type: anything else (a Float, a negative value for an
+  # unsigned field, one too large) raises InvalidArgumentError naming the
+  # option, instead of ffi's RangeError or a silently wrapped value.
+  def self.option_int(value, struct, field, name) # :nodoc:
+    range = Native.field_range(struct, field)
+    return value if value.is_a?(Integer) && range.cover?(value)
+
+    raise Error.invalid_argument("#{name} must be an Integer in #{range} (what its C field holds), not #{value.inspect}")
   end
 
   # A file path option as a C string (nil stays NULL); Pathname works.
@@ -103,8 +124,10 @@ module Hakuban
     # tls_key_file::  PEM private key of tls_cert_file
     #
     # Raises InvalidArgumentError for a malformed URL (or when the exchange
-    # already has a connector), InvalidConfigError for an option out of range
-    # or an unusable TLS file. Exchange#connect / Connector.open with a block
+    # already has a connector) and, naming the option, for a duration that
+    # is infinite, NaN or whose milliseconds do not fit 64 bits;
+    # InvalidConfigError for an option the library finds out of range or an
+    # unusable TLS file. Exchange#connect / Connector.open with a block
     # yield the connector and close it afterwards.
     def initialize(exchange, urls, name: nil, token: nil, **options)
       unknown = options.keys - DURATIONS.keys - TLS_FILES
@@ -193,11 +216,12 @@ module Hakuban
     # connects or failures, so that a loop passing the last status it got
     # never misses a change (changes in between coalesce).
     #
-    # timeout: seconds, nil = forever; returns nil when it expires. Raises
+    # timeout: seconds, nil or Float::INFINITY = no limit, 0 or negative =
+    # look once without waiting; returns nil when it expires. Raises
     # RefusedError when the connector can no longer get to state because
-    # every URL refused it for good (the message is #last_error), and
+    # every URL refused it for good (the message is #last_error),
     # ClosedError when it is closed (here, from another thread, or by
-    # closing its exchange).
+    # closing its exchange), and InvalidArgumentError for a NaN timeout.
     #
     # The GVL is released while it waits, in slices of at most 100 ms, so
     # Interrupt, Thread#raise and Thread#kill get through.
@@ -205,6 +229,7 @@ module Hakuban
       want = state.nil? ? -1 : CONNECTOR_STATES.index(state)
       raise ArgumentError, "state must be one of #{CONNECTOR_STATES.inspect} or nil, not #{state.inspect}" unless want
 
+      timeout = Hakuban.timeout_seconds(timeout)
       seen = since || (state.nil? ? status : nil)
       info = Scratch.get.connector_status
       deadline = timeout && Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
@@ -295,8 +320,8 @@ module Hakuban
 
     def fill(info, status)
       info[:state] = CONNECTOR_STATES.index(status.state) || -1
-      info[:connects] = status.connects
-      info[:failures] = status.failures
+      info[:connects] = Hakuban.option_int(status.connects, info, :connects, "since.connects")
+      info[:failures] = Hakuban.option_int(status.failures, info, :failures, "since.failures")
     end
 
     def closed_error
@@ -354,8 +379,10 @@ module Hakuban
     # expose, in the format of the router's auth file (docs/router.md): a
     # Hash (or Array) turned into JSON, or a String of JSON; nil (the
     # default) lets every client do everything. See #set_auth. Raises
-    # ConnectionError when the address cannot be bound, InvalidConfigError
-    # for an unusable option or auth rules that are not valid.
+    # ConnectionError when the address cannot be bound, InvalidArgumentError
+    # naming the option for a ping duration that is infinite, NaN or whose
+    # milliseconds do not fit 64 bits, InvalidConfigError for an unusable
+    # option or auth rules that are not valid.
     def initialize(exchange, address: "127.0.0.1:0", path: nil, ping_interval: nil, ping_timeout: nil, auth: nil, **files)
       unknown = files.keys - TLS_FILES
       raise ArgumentError, "unknown option(s): #{unknown.join(", ")}" unless unknown.empty?

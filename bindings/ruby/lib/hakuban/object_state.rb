@@ -17,7 +17,8 @@ module Hakuban
   #   Hakuban::ObjectState.new(bytes, format: ["zstd"], version: [1, 5])
   #   Hakuban::ObjectState.json({"temperature" => 21.5})
   class ObjectState
-    # The bytes (a frozen binary String for received states).
+    # The bytes: a frozen String (binary for received states; a state you
+    # make keeps the encoding of the String you gave).
     attr_reader :data
     # The format stack (frozen Array of Strings), innermost encoding first.
     attr_reader :format
@@ -35,9 +36,14 @@ module Hakuban
     # A state to send. data is a String (sent as its bytes); format an Array
     # of Strings; version an Array of Integers (64-bit) or nil, in which case
     # the sink makes a version greater than the object's current one.
+    #
+    # The state keeps frozen copies of data and of the format's Strings (a
+    # String that is already frozen is kept as is), so changing the caller's
+    # Strings afterwards does not change the state.
     def initialize(data = EMPTY_DATA, format: NO_FORMAT, version: nil)
-      @data = data.to_str
-      @format = format.frozen? ? format : format.map(&:to_str).freeze
+      data = data.to_str
+      @data = data.frozen? ? data : data.dup.freeze
+      @format = ObjectState.frozen_format(format)
       @version = version.nil? || version.frozen? ? version : version.map(&:to_int).freeze
       @synchronized = false
       @unsynchronized_ms = 0
@@ -136,8 +142,19 @@ module Hakuban
       fmt.freeze
     end
 
+    # format (an Array of Strings) as a frozen Array of frozen Strings:
+    # format itself when it already is one, else a copy (format names are
+    # few and short: they are deduplicated with String#-@).
+    def self.frozen_format(format) # :nodoc:
+      return format if format.frozen? && format.all? { |f| f.is_a?(String) && f.frozen? }
+
+      format.map { |f| -f.to_str }.freeze
+    end
+
     # Format stacks as C arrays, made once per distinct stack (there are
-    # few): [pointer array, the strings it points to].
+    # few): [pointer array, the strings it points to]. Keyed by frozen
+    # Arrays of frozen Strings only: a key whose Strings the caller could
+    # change would change its hash inside the Hash.
     FORMAT_CACHE = {} # :nodoc:
     FORMAT_CACHE_MAX = 256 # :nodoc:
 
@@ -145,10 +162,11 @@ module Hakuban
       cached = FORMAT_CACHE[format]
       return cached[0] if cached
 
+      format = frozen_format(format)
       strs = format.map { |f| FFI::MemoryPointer.from_string(f) }
       ptr = FFI::MemoryPointer.new(:pointer, strs.size)
       ptr.write_array_of_pointer(strs)
-      FORMAT_CACHE[format.dup.freeze] = [ptr, strs] if FORMAT_CACHE.size < FORMAT_CACHE_MAX
+      FORMAT_CACHE[format] = [ptr, strs] if FORMAT_CACHE.size < FORMAT_CACHE_MAX
       # Uncached: the strings must outlive the call; the caller holds ptr
       # only, so keep them reachable from it.
       ptr.instance_variable_set(:@strs, strs)

@@ -126,9 +126,11 @@ module Hakuban
     end
 
     # Waits until the assignment ends: true when it did, false when timeout
-    # (seconds; nil: forever) expired. Waits in slices without the GVL, like
-    # Stream#next.
+    # (seconds; nil or Float::INFINITY: no limit; 0 or negative: do not
+    # wait) expired. Raises InvalidArgumentError for a NaN timeout. Waits in
+    # slices without the GVL, like Stream#next.
     def wait_revoked(timeout: nil)
+      timeout = Hakuban.timeout_seconds(timeout)
       return true if revoked?
       return false if timeout&.zero?
 

@@ -22,11 +22,12 @@ module Hakuban
 
     # Waits for the next item and returns it: an ObjectState, an
     # ObjectStateSink or an ObjectEvent, depending on the contract. timeout
-    # is in seconds (nil: forever); returns nil when it expires. Raises
-    # StopIteration at the end of the stream, ClosedError if the contract
-    # was closed before the call.
+    # is in seconds (nil or Float::INFINITY: no limit; 0 or negative: do
+    # not wait); returns nil when it expires. Raises StopIteration at the
+    # end of the stream, ClosedError if the contract was closed before the
+    # call, InvalidArgumentError for a NaN timeout.
     def next(timeout: nil)
-      item = receive(timeout)
+      item = receive(Hakuban.timeout_seconds(timeout))
       raise StopIteration, "the #{self.class.name.split("::").last} has ended" if ENDED.equal?(item)
 
       item
@@ -85,8 +86,9 @@ module Hakuban
       close_readiness_io
     end
 
-    # The next item, nil on timeout (seconds; 0 = do not wait, nil =
-    # forever) or ENDED.
+    # The next item, nil on timeout (seconds, as Hakuban.timeout_seconds
+    # returns it: 0 = do not wait, nil = forever, else positive and finite)
+    # or ENDED.
     # closed_ends: a contract closed before the call is ENDED too (instead of
     # ClosedError).
     def receive(timeout, closed_ends: false)
