@@ -1261,7 +1261,7 @@ enum hakuban_connector_state {
 /**
  * Options of hakuban_connector_new. Always start with
  * hakuban_connector_options_init, then change what you need: fields may be
- * added in later versions. Every string and byte field is only read during
+ * added in later versions (with a new HAKUBAN_ABI_VERSION). Every string and byte field is only read during
  * hakuban_connector_new (copied). A duration of 0 means its default.
  */
 typedef struct hakuban_connector_options {
@@ -1463,7 +1463,7 @@ int32_t hakuban_connector_drop(hakuban_connector connector);
 /**
  * Options of hakuban_listener_new. Always start with
  * hakuban_listener_options_init, then change what you need: fields may be
- * added in later versions. Strings are only read during hakuban_listener_new.
+ * added in later versions (with a new HAKUBAN_ABI_VERSION). Strings are only read during hakuban_listener_new.
  * A duration of 0 means its default.
  */
 typedef struct hakuban_listener_options {
